@@ -1,0 +1,357 @@
+"""Boot a QEMU guest from zosboot's media and watch its serial console.
+
+Why this exists: a unit test can check that zosboot renders the right iPXE script and
+builds a well-formed image, but only a boot shows that firmware + iPXE + script + kernel
+actually fit together. The strongest proof is the booted Linux kernel printing its own
+``Command line:`` on the serial port with the parameters zosboot rendered in it.
+
+Constraints this module is built around:
+
+- TCG only (no usable /dev/kvm), so boots take seconds to tens of seconds; timeouts are
+  generous but :func:`boot` returns as soon as the expected output appears.
+- Strict network isolation: the guest gets QEMU user networking with ``restrict=on`` and a
+  single forward, ``10.0.2.100:80`` -> a relay to ``127.0.0.1:<http_port>``. The guest
+  reaches the test server as :data:`GUEST_URL` and can reach nothing else.
+- QEMU's own iPXE option ROM is disabled on the NIC (``romfile=``), so the iPXE that runs
+  is the one on the media under test, never the one QEMU ships.
+
+No Django imports: the module is plain Python so it can be unit tested and reused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+Firmware = Literal["bios", "uefi"]
+
+#: Address the guest uses for the test HTTP server; it exists only inside QEMU's
+#: user-mode network and is forwarded to 127.0.0.1 on the host.
+GUEST_SERVER = "10.0.2.100"
+GUEST_URL = f"http://{GUEST_SERVER}"
+
+#: OVMF as packaged by Debian bookworm's ``ovmf`` (2 MB image with code and variables;
+#: ``-bios`` loads it read-only, so every boot starts from pristine NVRAM).
+OVMF_PATH = Path("/usr/share/ovmf/OVMF.fd")
+#: SeaBIOS image QEMU's ``pc`` machine loads (Debian's qemu searches /usr/share/seabios).
+SEABIOS_PATH = Path("/usr/share/seabios/bios-256k.bin")
+
+#: e1000 is driven by Debian's iPXE under both firmwares and, unlike virtio-net, is not
+#: claimed by OVMF's built-in network driver first, so iPXE owns the NIC from the start.
+DEFAULT_NIC = "e1000"
+DEFAULT_MAC = "52:54:00:12:34:56"
+DEFAULT_TIMEOUT = 120.0
+DEFAULT_MEMORY_MB = 512
+
+_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+# The x86 kernel prints "Command line: ..." from setup_arch(); the later generic line is
+# "Kernel command line: ..." (lower-case c), which this does not match.
+_CMDLINE_RE = re.compile(r"\bCommand line: ?([^\r\n]*)")
+
+
+class BootError(RuntimeError):
+    """The guest did not show the expected output; the message ends with the log tail."""
+
+    def __init__(self, message: str, log: str) -> None:
+        super().__init__(f"{message}\n--- last serial output ---\n{tail(log)}")
+        self.log = log
+
+
+class BootTimeout(BootError):
+    """The expected output did not appear within the timeout."""
+
+
+class QemuExited(BootError):
+    """QEMU stopped (bad option, guest reboot with -no-reboot, ...) before the match."""
+
+
+def qemu_escape(value: str) -> str:
+    """Double commas, which QEMU's ``key=value,...`` option parser treats as separators."""
+    return value.replace(",", ",,")
+
+
+def tail(log: str, lines: int = 40) -> str:
+    """Return the last lines of a serial log, for error messages that fit on a screen."""
+    return "\n".join(log.splitlines()[-lines:])
+
+
+def kernel_cmdline(log: str) -> str | None:
+    """Return the command line the Linux kernel itself reports, or None if not booted.
+
+    This is the proof a boot test wants: the text after the kernel's early
+    ``Command line:`` message, i.e. what iPXE really handed to the kernel.
+    """
+    match = _CMDLINE_RE.search(log)
+    return match.group(1).strip() if match else None
+
+
+class Media(Protocol):
+    """Something a guest boots from; it knows the QEMU arguments that attach it."""
+
+    def qemu_args(self) -> list[str]:
+        """QEMU arguments that attach this medium as the first boot device."""
+        ...
+
+
+def _drive(path: Path | str, **opts: str) -> str:
+    """A ``-drive`` value for ``if=none`` drives, with the file name comma-escaped."""
+    extra = "".join(f",{key}={value}" for key, value in opts.items())
+    return f"if=none,id=boot0,format=raw,file={qemu_escape(str(path))}{extra}"
+
+
+@dataclass(frozen=True)
+class Cdrom:
+    """An ISO attached as an IDE/AHCI CD-ROM (what BMC virtual media looks like)."""
+
+    path: Path
+
+    def qemu_args(self) -> list[str]:
+        return [
+            "-drive", _drive(self.path, media="cdrom", readonly="on"),
+            "-device", "ide-cd,drive=boot0,bootindex=0",
+        ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class UsbStick:
+    """A raw image on a USB mass-storage device behind an xHCI controller.
+
+    ``snapshot=on`` keeps the image file unchanged whatever the guest writes.
+    """
+
+    path: Path
+
+    def qemu_args(self) -> list[str]:
+        return [
+            "-device", "qemu-xhci,id=xhci",
+            "-drive", _drive(self.path, snapshot="on"),
+            "-device", "usb-storage,bus=xhci.0,drive=boot0,removable=on,bootindex=0",
+        ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Disk:
+    """A raw image as a plain IDE/AHCI hard disk (e.g. a UEFI disk image)."""
+
+    path: Path
+
+    def qemu_args(self) -> list[str]:
+        return [
+            "-drive", _drive(self.path, snapshot="on"),
+            "-device", "ide-hd,drive=boot0,bootindex=0",
+        ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EspDir:
+    """A host directory shown to the guest as a FAT disk (QEMU vvfat).
+
+    Lets a UEFI test lay out ``EFI/BOOT/BOOTX64.EFI`` + ``autoexec.ipxe`` without building
+    an image first. Without vvfat's ``rw:`` nothing is ever written back to the directory;
+    ``snapshot=on`` rather than ``readonly=on`` because ide-hd refuses read-only drives.
+    """
+
+    path: Path
+
+    def qemu_args(self) -> list[str]:
+        return [
+            "-drive", _drive(f"fat:{self.path}", snapshot="on"),
+            "-device", "ide-hd,drive=boot0,bootindex=0",
+        ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DirectKernel:
+    """QEMU loads a kernel (e.g. ``ipxe.lkrn``) itself, as a boot loader would.
+
+    ``-kernel``/``-initrd``/``-append`` take plain strings, so no comma escaping here.
+    ``ipxe.lkrn`` runs its initrd as a script, and its command line as a script too.
+    """
+
+    kernel: Path
+    initrd: Path | None = None
+    append: str | None = None
+
+    def qemu_args(self) -> list[str]:
+        args = ["-kernel", str(self.kernel)]
+        if self.initrd is not None:
+            args += ["-initrd", str(self.initrd)]
+        if self.append is not None:
+            args += ["-append", self.append]
+        return args
+
+
+def relay_command(http_port: int) -> str:
+    """The program QEMU spawns for each guest connection to 10.0.2.100:80.
+
+    One process per connection: a ``guestfwd=...-tcp:`` target instead opens a single
+    connection when QEMU starts and breaks as soon as the server closes it.
+    """
+    return f"socat - TCP:127.0.0.1:{_check_port(http_port)}"
+
+
+def netdev_arg(http_port: int) -> str:
+    """The ``-netdev`` value: DHCP from QEMU, no outside access, one forward to the host."""
+    relay = qemu_escape(relay_command(http_port))
+    return f"user,id=n0,restrict=on,guestfwd=tcp:{GUEST_SERVER}:80-cmd:{relay}"
+
+
+def _check_port(port: int) -> int:
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise ValueError(f"invalid TCP port: {port!r}")
+    return port
+
+
+def qemu_command(
+    media: Media,
+    *,
+    firmware: Firmware = "bios",
+    http_port: int,
+    serial_log: Path,
+    mac: str = DEFAULT_MAC,
+    nic: str = DEFAULT_NIC,
+    memory_mb: int = DEFAULT_MEMORY_MB,
+) -> list[str]:
+    """Build the full QEMU argv (pure: no process is started, so it is unit testable)."""
+    if not _MAC_RE.match(mac):
+        raise ValueError(f"invalid MAC address: {mac!r}")
+    # graphics=off makes SeaBIOS mirror its text console (and so iPXE's messages) to the
+    # serial port, so a failing BIOS boot log shows what iPXE said; OVMF does so anyway.
+    if firmware == "bios":
+        machine = ["-machine", "pc,accel=tcg,graphics=off"]
+    elif firmware == "uefi":
+        machine = ["-machine", "q35,accel=tcg,graphics=off", "-bios", str(OVMF_PATH)]
+    else:
+        raise ValueError(f"unknown firmware: {firmware!r} (expected 'bios' or 'uefi')")
+    return [
+        "qemu-system-x86_64",
+        *machine,
+        "-m", str(memory_mb),
+        # No default NIC (it would not be restricted), VGA, floppy or monitor.
+        "-nodefaults",
+        "-display", "none",
+        # A chardev "file:" path is taken verbatim (no option parsing, so no escaping).
+        "-serial", f"file:{serial_log}",
+        # A reboot means the boot failed (iPXE gave up, kernel panic): stop at once.
+        "-no-reboot",
+        "-netdev", netdev_arg(http_port),
+        "-device", f"{nic},netdev=n0,mac={mac},romfile=",
+        *media.qemu_args(),
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BootResult:
+    """What a successful boot showed: the match, the whole serial log, the time taken."""
+
+    match: re.Match[str]
+    log: str
+    seconds: float
+
+    @property
+    def kernel_cmdline(self) -> str | None:
+        """The booted kernel's own command line, if the log got that far."""
+        return kernel_cmdline(self.log)
+
+
+def boot(
+    media: Media,
+    *,
+    firmware: Firmware = "bios",
+    http_port: int,
+    expect: str | re.Pattern[str] = _CMDLINE_RE,
+    timeout: float = DEFAULT_TIMEOUT,
+    mac: str = DEFAULT_MAC,
+    nic: str = DEFAULT_NIC,
+    memory_mb: int = DEFAULT_MEMORY_MB,
+    workdir: Path | None = None,
+) -> BootResult:
+    """Boot ``media`` until the serial console matches ``expect``; QEMU is always killed.
+
+    The default ``expect`` waits for the Linux kernel's ``Command line:``; the caller
+    usually asserts on ``result.kernel_cmdline`` afterwards. Raises :class:`BootTimeout`
+    or :class:`QemuExited` (both :class:`BootError`, message ending with the log tail).
+    The serial log is written to ``workdir`` (a temporary directory if None).
+    """
+    pattern = re.compile(expect) if isinstance(expect, str) else expect
+    with tempfile.TemporaryDirectory(prefix="zosboot-qemu-") as tmp:
+        log_path = Path(workdir or tmp) / "serial.log"
+        log_path.write_bytes(b"")
+        argv = qemu_command(
+            media, firmware=firmware, http_port=http_port, serial_log=log_path,
+            mac=mac, nic=nic, memory_mb=memory_mb,
+        )  # fmt: skip
+        stderr_path = Path(tmp) / "qemu.stderr"
+        started = time.monotonic()
+        with open(stderr_path, "wb") as stderr:
+            # Own process group, so the relays QEMU spawns die with it.
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
+                start_new_session=True,
+            )  # fmt: skip
+        try:
+            return _watch(proc, pattern, log_path, stderr_path, started, timeout)
+        finally:
+            _kill(proc)
+
+
+def _watch(
+    proc: subprocess.Popen[bytes],
+    pattern: re.Pattern[str],
+    log_path: Path,
+    stderr_path: Path,
+    started: float,
+    timeout: float,
+) -> BootResult:
+    """Poll the serial log until the pattern matches, QEMU exits or time runs out."""
+    deadline = started + timeout
+    while True:
+        exited = proc.poll() is not None  # read the log after this, so nothing is lost
+        log = log_path.read_bytes().decode("utf-8", errors="replace")
+        match = pattern.search(log)
+        if match:
+            return BootResult(match=match, log=log, seconds=time.monotonic() - started)
+        if exited:
+            stderr = stderr_path.read_text(errors="replace").strip()
+            raise QemuExited(
+                f"QEMU exited with {proc.returncode} before {pattern.pattern!r} appeared"
+                + (f"\nQEMU said: {stderr}" if stderr else ""),
+                log,
+            )
+        if time.monotonic() >= deadline:
+            raise BootTimeout(f"no {pattern.pattern!r} on the serial console in {timeout} s", log)
+        time.sleep(0.1)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """Kill QEMU's process group (QEMU and any relay it spawned) and reap QEMU."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+def host_problems(firmwares: tuple[Firmware, ...] = ("bios", "uefi")) -> list[str]:
+    """What the host lacks for boot tests, as install hints; empty when all is there.
+
+    Tests call this to skip or fail with one clear message instead of a QEMU traceback.
+    """
+    problems = []
+    if shutil.which("qemu-system-x86_64") is None:
+        problems.append("qemu-system-x86_64 not found (apt-get install qemu-system-x86)")
+    if shutil.which("socat") is None:
+        problems.append("socat not found (apt-get install socat)")
+    if "bios" in firmwares and not SEABIOS_PATH.is_file():
+        problems.append(f"{SEABIOS_PATH} not found (apt-get install seabios)")
+    if "uefi" in firmwares and not OVMF_PATH.is_file():
+        problems.append(f"{OVMF_PATH} not found (apt-get install ovmf)")
+    return problems

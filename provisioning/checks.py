@@ -1,0 +1,42 @@
+"""Configuration mistakes reported by `manage.py check` (and at `migrate`), not at first boot."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+
+@register()
+def check_public_url(app_configs, **kwargs):
+    problems = []
+    url = settings.ZOSBOOT_PUBLIC_URL
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            problems.append(
+                Error(
+                    f"ZOSBOOT_PUBLIC_URL={url!r} is not an http(s) base URL.",
+                    hint="Use the address nodes reach the service at, e.g. https://bootstrap.grid.tf",
+                    id="provisioning.E001",
+                )
+            )
+    elif "*" in settings.ALLOWED_HOSTS:
+        problems.append(
+            Warning(
+                "DJANGO_ALLOWED_HOSTS allows any host and ZOSBOOT_PUBLIC_URL is unset: boot "
+                "scripts are only served for hosts listed explicitly.",
+                hint="Set ZOSBOOT_PUBLIC_URL to the address nodes use.",
+                id="provisioning.W001",
+            )
+        )
+    return problems
+
+
+@register()
+def check_kernels_dir(app_configs, **kwargs):
+    path = settings.ZOSBOOT_KERNELS_DIR
+    if path.exists() and not path.is_dir():
+        return [Error(f"ZOSBOOT_KERNELS_DIR={path} is not a directory.", id="provisioning.E002")]
+    return []

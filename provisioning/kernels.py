@@ -1,0 +1,54 @@
+"""Registering kernel files into the store (`ZOSBOOT_KERNELS_DIR`)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+
+from .models import Kernel
+from .validators import validate_kernel_name
+
+
+class KernelConflict(Exception):
+    """A kernel of that name exists with other content; kernel files are never replaced."""
+
+
+def sha256_of(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def register_kernel(source: Path, name: str | None = None, notes: str = "") -> tuple[Kernel, bool]:
+    """Copy `source` into the store under `name` and hash it; (kernel, created).
+
+    Registering the same bytes under the same name again is a no-op, so imports can be re-run.
+    A file already in the store under its own name is registered in place, not copied.
+    """
+    name = name or source.name
+    validate_kernel_name(name)
+    sha256, size = sha256_of(source)
+    existing = Kernel.objects.filter(name=name).first()
+    if existing is not None:
+        if existing.sha256 != sha256:
+            raise KernelConflict(
+                f"kernel {name} already exists with sha256 {existing.sha256[:16]}...; "
+                "kernel files are immutable, register the new one under another name"
+            )
+        return existing, False
+    kernel = Kernel(name=name, sha256=sha256, size=size, notes=notes)
+    in_store = Path(settings.ZOSBOOT_KERNELS_DIR) / name
+    if in_store.exists() and in_store.resolve() == source.resolve():
+        kernel.file.name = name
+    else:
+        with source.open("rb") as handle:
+            kernel.file.save(name, File(handle), save=False)
+    kernel.save()
+    return kernel, True

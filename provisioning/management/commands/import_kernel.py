@@ -1,0 +1,59 @@
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from provisioning.kernels import KernelConflict, register_kernel
+from provisioning.models import Network
+
+
+class Command(BaseCommand):
+    help = (
+        "Register a kernel file: copy it into the kernel store, hash it, and optionally point "
+        "networks at it."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", type=Path, help="the kernel file (an EFI bzImage)")
+        parser.add_argument("--name", help="name nodes download it as (default: the file name)")
+        parser.add_argument(
+            "--network",
+            action="append",
+            default=[],
+            metavar="SLUG",
+            help="point this network at the kernel (repeatable)",
+        )
+        parser.add_argument("--notes", default="", help="free text shown in the admin")
+
+    def handle(self, *args, file: Path, name, network, notes, **options):
+        if not file.is_file():
+            raise CommandError(f"{file} is not a file")
+        networks = []
+        for slug in network:
+            found = Network.objects.filter(slug=slug).first()
+            if found is None:
+                raise CommandError(f"unknown network {slug!r}")
+            networks.append(found)
+        try:
+            kernel, created = register_kernel(file, name, notes=notes)
+        except ValidationError as exc:
+            raise CommandError(exc.messages[0]) from None
+        except KernelConflict as exc:
+            raise CommandError(str(exc)) from None
+        verb = "Registered" if created else "Already registered"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{verb} {kernel.name} ({kernel.size} bytes, sha256 {kernel.sha256})"
+            )
+        )
+        for net in networks:
+            change = net.switch_kernel(kernel, note="import_kernel")
+            if change:
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"{net.slug} now boots {kernel.name} "
+                        f"(was {change.previous_name or 'nothing'})"
+                    )
+                )
+            else:
+                self.stdout.write(f"{net.slug} already boots {kernel.name}")

@@ -1,0 +1,225 @@
+"""From a URL's parts (or a provisioned node) to the iPXE script a node runs.
+
+Every value a client sends is validated here, before anything is rendered; everything rendered
+is either validated against an allow-list or passed through `ipxe_text`, so no script can carry
+an iPXE command it was not written with.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.template import engines
+
+from .models import Farm, Kernel, Network, Node
+from .validators import (
+    KERNEL_NAME_RE,
+    NETWORK_SLUG_RE,
+    clean_kernel_args,
+    parse_farmer_id,
+)
+
+# Arguments the service always puts first; Zero-OS reads the first runmode=/farmer_id=.
+BASE_KERNEL_ARGS = "nomodeset version=v3"
+PANIC_ARG = "panic=7200"
+
+_UNSAFE_TEXT_RE = re.compile(r"[^A-Za-z0-9 .,:_+\-/()@%=]")
+
+
+class BootError(Exception):
+    """A request that cannot be answered with a boot script; `status` is the HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def ipxe_text(value: object) -> str:
+    """Make any text safe to place after `echo` or in a comment of an iPXE script."""
+    return _UNSAFE_TEXT_RE.sub("?", str(value))[:200]
+
+
+@dataclass(frozen=True)
+class BootTarget:
+    """Everything that decides the script: which network, kernel, farm and arguments."""
+
+    network: Network
+    kernel: Kernel
+    kernel_path: str
+    farmer_id: int | None = None
+    extra_args: str = ""
+    node: Node | None = None
+    farm_name: str = ""
+
+    @property
+    def cmdline(self) -> str:
+        parts = [BASE_KERNEL_ARGS, f"runmode={self.network.slug}", PANIC_ARG]
+        if self.farmer_id is not None:
+            parts.append(f"farmer_id={self.farmer_id}")
+        parts += [self.network.extra_args, self.extra_args]
+        return " ".join(part for part in parts if part)
+
+
+def find_network(slug: str) -> Network:
+    """The active network of that slug, its kernel joined in; BootError 400/404 otherwise."""
+    if not NETWORK_SLUG_RE.fullmatch(slug):
+        raise BootError(400, "network name must be lower-case letters, digits and '-'")
+    network = Network.objects.select_related("kernel").filter(slug=slug).first()
+    if network is None:
+        raise BootError(404, f"unknown network '{slug}'")
+    if not network.active:
+        raise BootError(404, f"network '{slug}' is not active")
+    return network
+
+
+def find_kernel(name: str) -> Kernel:
+    """The kernel of that name (looked up, never joined onto a path); BootError 400/404."""
+    if not KERNEL_NAME_RE.fullmatch(name):
+        raise BootError(400, "kernel name may only use letters, digits and . _ + -")
+    kernel = Kernel.objects.filter(name=name).first()
+    if kernel is None:
+        raise BootError(404, f"unknown kernel '{name}'")
+    return kernel
+
+
+def network_kernel(network: Network) -> Kernel:
+    """The kernel the network points at; 503 while it has none (a state ops must fix)."""
+    if network.kernel is None:
+        raise BootError(503, f"network '{network.slug}' has no kernel assigned yet")
+    return network.kernel
+
+
+def _farm_name(farmer_id: int) -> str:
+    farm = Farm.objects.filter(farmer_id=farmer_id).only("name", "active").first()
+    if farm is None:
+        return ""
+    if not farm.active:
+        raise BootError(403, f"farm {farmer_id} is disabled on this boot service")
+    return farm.name
+
+
+def resolve_target(
+    net: str, farm: str | None = None, extra: str | None = None, kernel: str | None = None
+) -> BootTarget:
+    """Validate the parts of `/<format>/<net>[/<farm>[/<extra>[/<kernel>]]]`.
+
+    Raises BootError with 400 (malformed), 403 (disabled farm), 404 (unknown) or 503 (the
+    network has no kernel yet).
+    """
+    network = find_network(net)
+    farmer_id = None
+    farm_name = ""
+    if farm is not None:
+        try:
+            farmer_id = parse_farmer_id(farm)
+        except ValidationError as exc:
+            raise BootError(400, exc.messages[0]) from None
+        farm_name = _farm_name(farmer_id)
+    extra_args = ""
+    if extra is not None:
+        try:
+            extra_args = clean_kernel_args(extra)
+        except ValidationError as exc:
+            raise BootError(400, exc.messages[0]) from None
+    if kernel is not None:
+        chosen = find_kernel(kernel)
+        return BootTarget(
+            network, chosen, chosen.download_path, farmer_id, extra_args, farm_name=farm_name
+        )
+    return BootTarget(
+        network,
+        network_kernel(network),
+        network.kernel_path,
+        farmer_id,
+        extra_args,
+        farm_name=farm_name,
+    )
+
+
+def target_for_node(node: Node) -> BootTarget:
+    """The boot target of an approved, enabled node: its farm, network, kernel and args."""
+    assert node.farm is not None and node.network is not None
+    if not node.network.active:
+        raise BootError(403, f"network '{node.network.slug}' is not active")
+    if not node.farm.active:
+        raise BootError(403, f"farm {node.farm.farmer_id} is disabled on this boot service")
+    if node.kernel_override_id:
+        kernel, path = node.kernel_override, node.kernel_override.download_path
+    else:
+        kernel, path = network_kernel(node.network), node.network.kernel_path
+    return BootTarget(
+        node.network,
+        kernel,
+        path,
+        node.farm.farmer_id,
+        node.extra_args,
+        node=node,
+        farm_name=node.farm.name,
+    )
+
+
+def _render(template: str, context: dict) -> str:
+    text = engines["text"].get_template(template).render(context)
+    # Templates are written for people; the output is what iPXE reads: one command per line.
+    lines = [line.rstrip() for line in text.splitlines()]
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+def render_boot_script(target: BootTarget, base_url: str) -> str:
+    return _render(
+        "provisioning/boot.ipxe",
+        {
+            "network_name": ipxe_text(target.network.name),
+            "network_slug": target.network.slug,
+            "farmer_id": target.farmer_id,
+            "farm_name": ipxe_text(target.farm_name),
+            "node_mac": target.node.mac if target.node else "",
+            "kernel_name": target.kernel.name,
+            "kernel_url": base_url + target.kernel_path,
+            "cmdline": target.cmdline,
+            "ntp_server": settings.ZOSBOOT_NTP_SERVER,
+        },
+    )
+
+
+def render_waiting_script(mac: str, base_url: str, registered: bool) -> str:
+    """For a MAC the service does not know yet: say so on the console and ask again later."""
+    return _render(
+        "provisioning/waiting.ipxe",
+        {
+            "mac": mac,
+            "registered": registered,
+            "retry_url": f"{base_url}/provision/{mac}",
+            "retry_seconds": settings.ZOSBOOT_DISCOVERY_RETRY_SECONDS,
+        },
+    )
+
+
+def render_refused_script(mac: str, reason: str, base_url: str) -> str:
+    """For a node that must not boot now (disabled): explain, then check again much later."""
+    return _render(
+        "provisioning/refused.ipxe",
+        {
+            "mac": mac,
+            "reason": ipxe_text(reason),
+            "retry_url": f"{base_url}/provision/{mac}",
+            "retry_seconds": settings.ZOSBOOT_REFUSED_RETRY_SECONDS,
+        },
+    )
+
+
+def render_error_script(status: int, message: str) -> str:
+    """An error body a browser, curl and an iPXE console can all read."""
+    return _render("provisioning/error.ipxe", {"status": status, "message": ipxe_text(message)})
+
+
+def render_provision_chain_script(base_url: str) -> str:
+    """The generic script of `krn-provision`/`uefi-provision`: each NIC asks /provision/<mac>."""
+    return _render(
+        "provisioning/provision.ipxe",
+        {"provision_url": f"{base_url}/provision/", "ntp_server": settings.ZOSBOOT_NTP_SERVER},
+    )

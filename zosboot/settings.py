@@ -1,0 +1,168 @@
+"""zosboot settings, read from the environment (the README's "Configuration" lists them all).
+
+The real environment always wins; a `.env` file is read only when ZOSBOOT_READ_DOT_ENV=1.
+"""
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.utils import get_random_secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if env.bool("ZOSBOOT_READ_DOT_ENV", default=False):
+    env.read_env(str(BASE_DIR / ".env"))
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+# Where the service keeps its state by default: SQLite database, built images, iPXE binaries.
+ZOSBOOT_DATA_DIR = Path(env.str("ZOSBOOT_DATA_DIR", default=str(BASE_DIR / "data")))
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    # A generated key is fine for development and for a test run (pytest sets PYTEST_VERSION);
+    # in production sessions and signed cookies would not survive a restart, so refuse.
+    if not (DEBUG or env.str("PYTEST_VERSION", default="")):
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. Set it to a long random string "
+            "(python3 -c 'import secrets; print(secrets.token_urlsafe(50))'), "
+            "or set DJANGO_DEBUG=1 for development."
+        )
+    SECRET_KEY = get_random_secret_key()
+
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+
+# The base URL written into every script, e.g. https://bootstrap.grid.tf. When unset it is
+# derived from the request, from a Host that DJANGO_ALLOWED_HOSTS names explicitly.
+ZOSBOOT_PUBLIC_URL = env.str("ZOSBOOT_PUBLIC_URL", default="").rstrip("/")
+# Behind a reverse proxy: believe its X-Forwarded-Proto/-Host/-For headers.
+ZOSBOOT_TRUST_PROXY = env.bool("ZOSBOOT_TRUST_PROXY", default=False)
+if ZOSBOOT_TRUST_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+if ZOSBOOT_PUBLIC_URL:
+    # The admin behind an HTTPS proxy posts from the public origin.
+    _public = urlsplit(ZOSBOOT_PUBLIC_URL)
+    CSRF_TRUSTED_ORIGINS.append(f"{_public.scheme}://{_public.netloc}")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "provisioning",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "zosboot.urls"
+WSGI_APPLICATION = "zosboot.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+    {
+        # iPXE scripts are plain text: HTML escaping would corrupt them. Values are made
+        # safe for iPXE by provisioning.scripts before they reach a template.
+        "NAME": "text",
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {"autoescape": False},
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{ZOSBOOT_DATA_DIR / 'zosboot.sqlite3'}")
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers run beside the one writer; IMMEDIATE transactions plus a busy timeout
+    # make concurrent gunicorn workers queue for the write lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    )
+    if DATABASES["default"]["NAME"] != ":memory:":
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env.str("ZOSBOOT_STATIC_ROOT", default=str(ZOSBOOT_DATA_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# Uploaded kernels can be hundreds of MB: stream them to disk, never hold them in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "zosboot": {
+            "handlers": ["console"],
+            "level": env.str("ZOSBOOT_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
+    },
+}
+
+# --- zosboot ---------------------------------------------------------------------------
+ZOSBOOT_KERNELS_DIR = Path(env.str("ZOSBOOT_KERNELS_DIR", default=str(BASE_DIR / "kernels")))
+# Time server the boot script sets the clock from (HTTPS needs a right clock); empty = skip.
+ZOSBOOT_NTP_SERVER = env.str("ZOSBOOT_NTP_SERVER", default="pool.ntp.org")
+# An unknown MAC asking /provision/<mac> is recorded as pending, up to this many at once.
+ZOSBOOT_MAX_PENDING_NODES = env.int("ZOSBOOT_MAX_PENDING_NODES", default=1000)
+ZOSBOOT_DISCOVERY_RETRY_SECONDS = env.int("ZOSBOOT_DISCOVERY_RETRY_SECONDS", default=30)
+ZOSBOOT_REFUSED_RETRY_SECONDS = env.int("ZOSBOOT_REFUSED_RETRY_SECONDS", default=300)
+# Boot history older than this is removed by `manage.py prune_boot_history`.
+ZOSBOOT_BOOT_HISTORY_DAYS = env.int("ZOSBOOT_BOOT_HISTORY_DAYS", default=90)
