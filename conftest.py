@@ -13,6 +13,8 @@ def _isolated_dirs(settings, tmp_path):
     settings.STATIC_ROOT.mkdir()
     settings.ZOSBOOT_NTP_SERVER = "pool.ntp.org"
     settings.ZOSBOOT_PUBLIC_URL = ""
+    # Admin logins in tests do not need a slow password hash.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # No collectstatic in tests: serve static files straight from the apps.
     settings.STORAGES = {
         **settings.STORAGES,

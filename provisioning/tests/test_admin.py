@@ -1,0 +1,191 @@
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from provisioning.models import BootEvent, Farm, Kernel, KernelChange, Network, Node
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    "model", ["network", "kernel", "kernelchange", "farm", "node", "bootevent"]
+)
+def test_changelists_render(admin_client, prod, model):
+    Node.objects.create(mac="525400abcdef")
+    BootEvent.objects.create(kind="script", network=prod, kernel_name="k")
+    response = admin_client.get(f"/admin/provisioning/{model}/")
+    assert response.status_code == 200
+
+
+def test_changelist_search_and_filters(admin_client, prod):
+    Node.objects.create(mac="525400abcdef")
+    assert admin_client.get("/admin/provisioning/node/?status=pending&q=52:54").status_code == 200
+    assert admin_client.get("/admin/provisioning/bootevent/?kind=script&q=x").status_code == 200
+
+
+def test_uploading_a_kernel_in_the_admin_hashes_and_stores_it(admin_client, settings):
+    upload = SimpleUploadedFile("upload.bin", b"\x7fkernel-image")
+    response = admin_client.post(
+        "/admin/provisioning/kernel/add/",
+        {"name": "zero-os-new.efi", "file": upload, "notes": ""},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    kernel = Kernel.objects.get(name="zero-os-new.efi")
+    assert kernel.size == 13 and len(kernel.sha256) == 64
+    assert (settings.ZOSBOOT_KERNELS_DIR / "zero-os-new.efi").read_bytes() == b"\x7fkernel-image"
+
+
+def test_admin_refuses_a_kernel_name_with_a_path(admin_client):
+    upload = SimpleUploadedFile("upload.bin", b"x")
+    response = admin_client.post(
+        "/admin/provisioning/kernel/add/", {"name": "../evil.efi", "file": upload}
+    )
+    assert response.status_code == 200
+    assert not Kernel.objects.exists()
+
+
+def test_changing_the_network_kernel_in_the_admin_is_audited(
+    admin_client, prod, make_kernel, admin_user
+):
+    newer = make_kernel("zero-os-v2.efi", b"v2")
+    response = admin_client.post(
+        f"/admin/provisioning/network/{prod.pk}/change/",
+        {
+            "name": "Production",
+            "active": "on",
+            "kernel": newer.pk,
+            "extra_args": "",
+            "kernel_changes-TOTAL_FORMS": "0",
+            "kernel_changes-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content[:3000]
+    change = KernelChange.objects.first()
+    assert (change.new, change.changed_by) == (newer, admin_user)
+    assert Network.objects.get(pk=prod.pk).kernel == newer
+
+
+def test_rollback_action(admin_client, prod, make_kernel):
+    old = prod.kernel
+    prod.switch_kernel(make_kernel("zero-os-v2.efi", b"v2"))
+    response = admin_client.post(
+        "/admin/provisioning/network/",
+        {"action": "rollback_kernel", "_selected_action": [prod.pk]},
+        follow=True,
+    )
+    assert b"now boots zero-os-development-amd64.efi again" in response.content
+    assert Network.objects.get(pk=prod.pk).kernel == old
+
+
+def test_rollback_action_without_history_says_why(admin_client):
+    qa = Network.objects.get(slug="qa")
+    response = admin_client.post(
+        "/admin/provisioning/network/",
+        {"action": "rollback_kernel", "_selected_action": [qa.pk]},
+        follow=True,
+    )
+    assert b"no previous kernel" in response.content
+
+
+def test_deleting_a_kernel_in_use_is_refused_with_the_networks_named(admin_client, prod):
+    response = admin_client.post(
+        f"/admin/provisioning/kernel/{prod.kernel.pk}/delete/", {"post": "yes"}
+    )
+    assert Kernel.objects.filter(pk=prod.kernel.pk).exists()
+    assert b"protected" in response.content.lower() or b"Cannot delete" in response.content
+    assert b"prod" in response.content
+
+
+def test_kernel_changelist_shows_which_networks_boot_it(admin_client, prod):
+    response = admin_client.get("/admin/provisioning/kernel/")
+    assert b'class="field-booted_by">prod</td>' in response.content
+
+
+def test_promote_action_points_networks_at_the_kernel(admin_client, prod, make_kernel):
+    newer = make_kernel("zero-os-v2.efi", b"v2")
+    test = Network.objects.get(slug="test")
+    page = admin_client.post(
+        "/admin/provisioning/kernel/", {"action": "promote", "_selected_action": [newer.pk]}
+    )
+    assert page.status_code == 200 and b"Boot zero-os-v2.efi on networks" in page.content
+    admin_client.post(
+        "/admin/provisioning/kernel/",
+        {
+            "action": "promote",
+            "_selected_action": [newer.pk],
+            "apply": "1",
+            "networks": [prod.pk, test.pk],
+        },
+    )
+    assert set(Network.objects.filter(kernel=newer).values_list("slug", flat=True)) == {
+        "prod",
+        "test",
+    }
+
+
+def test_assign_action_approves_pending_nodes(admin_client, client, prod):
+    farm = Farm.objects.create(farmer_id=77, name="F")
+    client.get("/provision/525400abcdef")
+    node = Node.objects.get()
+    page = admin_client.post(
+        "/admin/provisioning/node/", {"action": "assign", "_selected_action": [node.pk]}
+    )
+    assert page.status_code == 200 and b"Assign a farm and a network" in page.content
+    admin_client.post(
+        "/admin/provisioning/node/",
+        {
+            "action": "assign",
+            "_selected_action": [node.pk],
+            "apply": "1",
+            "farm": farm.pk,
+            "network": prod.pk,
+        },
+    )
+    assert "farmer_id=77" in client.get("/provision/525400abcdef").content.decode()
+
+
+def test_disable_and_enable_actions(admin_client, prod):
+    farm = Farm.objects.create(farmer_id=77)
+    node = Node.objects.create(mac="525400abcdef", farm=farm, network=prod)
+    admin_client.post(
+        "/admin/provisioning/node/", {"action": "disable", "_selected_action": [node.pk]}
+    )
+    assert not Node.objects.get().enabled
+    admin_client.post(
+        "/admin/provisioning/node/", {"action": "enable", "_selected_action": [node.pk]}
+    )
+    assert Node.objects.get().enabled
+
+
+def test_node_added_in_admin_gets_a_canonical_mac(admin_client, prod):
+    farm = Farm.objects.create(farmer_id=77)
+    response = admin_client.post(
+        "/admin/provisioning/node/add/",
+        {
+            "mac": "52-54-00-AB-CD-EF",
+            "farm": farm.pk,
+            "network": prod.pk,
+            "extra_args": "",
+            "enabled": "on",
+            "notes": "",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    assert Node.objects.get().mac == "52:54:00:ab:cd:ef"
+
+
+def test_node_with_hostile_extra_args_is_refused_in_admin(admin_client, prod):
+    response = admin_client.post(
+        "/admin/provisioning/node/add/",
+        {"mac": "525400abcdef", "extra_args": "a && shell", "enabled": "on"},
+    )
+    assert response.status_code == 200
+    assert not Node.objects.exists()
+
+
+def test_boot_history_is_read_only(admin_client, prod):
+    event = BootEvent.objects.create(kind="script")
+    assert admin_client.get("/admin/provisioning/bootevent/add/").status_code == 403
+    response = admin_client.post(
+        f"/admin/provisioning/bootevent/{event.pk}/change/", {"kind": "kernel"}
+    )
+    assert response.status_code == 403

@@ -1,0 +1,124 @@
+"""Nothing a client sends may produce a 500, and nothing it sends may reach a script unchecked."""
+
+from urllib.parse import quote
+
+import pytest
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from provisioning.validators import KERNEL_ARG_CHARS
+
+NASTY = [
+    "a\nchain http://evil/x",
+    "a\r\nshell",
+    "x && shell",
+    "x || reboot",
+    "${net0/mac}",
+    "${root}",
+    "#!ipxe",
+    "a # b",
+    "'quoted'",
+    '"quoted"',
+    "back\\slash",
+    "\x00",
+    "\x1b[31m",
+    "\u202eevil",
+    "é",
+    "😀",
+    "%00",
+    "%0a",
+    "..",
+    "../../etc/passwd",
+    ".env",
+    "a" * 5000,
+    "9" * 5000,
+    "-1",
+    "+5",
+    " ",
+    "___",
+    "<script>alert(1)</script>",
+    "{% debug %}",
+    "{{ settings.SECRET_KEY }}",
+]
+
+PREFIXES = [
+    "/ipxe/{}",
+    "/ipxe/prod/{}",
+    "/ipxe/prod/1/{}",
+    "/ipxe/prod/1/x/{}",
+    "/provision/{}",
+    "/kernel/{}",
+    "/kernel/net/{}.efi",
+]
+
+
+def _check(client: Client, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code < 500, (path, response.status_code)
+    if response.status_code == 200 and response["Content-Type"].startswith("text/plain"):
+        script = response.content.decode()
+        for line in script.splitlines():
+            if line.startswith("imgfetch"):
+                args = line.split(" && ")[0].split(" ", 4)[-1]
+                assert set(args) <= KERNEL_ARG_CHARS, line
+        assert "{{" not in script and "{%" not in script
+    if response.status_code >= 400:
+        body = response.content.decode()
+        assert body.startswith("#!ipxe\n")
+        # The error body is harmless to run: only echo, comments and the pause.
+        for line in body.splitlines()[1:]:
+            assert line == "" or line.startswith(("#", "echo", "prompt")), line
+            assert "$" not in line and "&&" not in line.replace("||", "")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", NASTY)
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_nasty_values_in_every_url_part_never_fail_the_server(client, prod, prefix, value):
+    _check(client, prefix.format(quote(value, safe="")))
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    net=st.text(max_size=40),
+    farm=st.text(max_size=40) | st.integers(-(2**70), 2**70).map(str),
+    extra=st.text(max_size=600),
+    kernel=st.text(max_size=60),
+    depth=st.integers(1, 4),
+)
+def test_random_url_parts_never_fail_the_server(client, prod, net, farm, extra, kernel, depth):
+    parts = [net, farm, extra, kernel][:depth]
+    # A path segment can hold anything but "/" (which would make it another segment).
+    path = "/ipxe/" + "/".join(quote(part, safe="") or "x" for part in parts)
+    _check(client, path)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(extra=st.text(alphabet=st.characters(codec="utf-8"), max_size=300))
+def test_whatever_extra_args_are_accepted_stay_within_the_alphabet(client, prod, extra):
+    _check(client, "/ipxe/prod/1/" + quote(extra, safe="") if extra else "/ipxe/prod/1")
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(mac=st.text(max_size=40))
+def test_random_macs_never_fail_the_server(client, db, mac):
+    _check(client, "/provision/" + (quote(mac, safe="") or "x"))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "host", ["evil.example.com", "127.0.0.1:8000@evil", "a" * 300, "[::1", "host\r\nX: y"]
+)
+def test_odd_host_headers_are_refused_not_crashing(client, prod, host):
+    response = client.get("/ipxe/prod/1", HTTP_HOST=host)
+    assert response.status_code == 400
