@@ -1,0 +1,40 @@
+# zosboot: `make run` sets up and serves on 127.0.0.1:8000; `make test` runs the whole suite.
+# Both install their own OS packages (as root, Debian) and Python packages (.venv).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test venv lint bench
+
+run:
+	setup/install-packages.sh run
+	$(MAKE) venv
+	setup/install-ipxe.sh
+	setup/serve.sh
+
+test:
+	setup/install-packages.sh test
+	$(MAKE) venv
+	setup/install-ipxe.sh
+	setup/test-kernel.sh
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench:
+	setup/install-packages.sh bench
+	$(MAKE) venv
+	$(PY) bench/ipxe_bench.py

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Install the Debian packages zosboot needs, as root on a fresh Debian (bookworm or later).
+#
+#   setup/install-packages.sh run     what the service needs to serve and build boot images
+#   setup/install-packages.sh test    the above plus what the test suite needs (QEMU, Chromium)
+#   setup/install-packages.sh bench   the above plus wrk, the load generator of bench/
+set -euo pipefail
+
+mode="${1:-run}"
+
+# Python and the tools the image builder runs at request time.
+RUN_PACKAGES=(
+    python3 python3-venv python3-pip ca-certificates
+    mtools dosfstools fdisk xorriso
+    syslinux syslinux-common isolinux syslinux-utils
+    grub-efi-amd64-bin grub-common
+)
+# Boot tests in QEMU, the GRUB image that proves the documented krn stanza, the relay between
+# the guest and the test server, and the browser for the portal test.
+TEST_PACKAGES=(
+    qemu-system-x86 ovmf seabios socat grub-pc-bin
+    chromium
+)
+
+case "$mode" in
+    run) packages=("${RUN_PACKAGES[@]}") ;;
+    bench) packages=("${RUN_PACKAGES[@]}" wrk) ;;
+    test) packages=("${RUN_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
+    *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
+esac
+
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$package")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+    exit 0
+fi
+
+if [[ $EUID -ne 0 ]]; then
+    echo "install-packages: missing ${missing[*]}; run as root (or install them)" >&2
+    exit 1
+fi
+echo "install-packages: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
