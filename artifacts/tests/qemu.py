@@ -51,10 +51,20 @@ DEFAULT_MAC = "52:54:00:12:34:56"
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MEMORY_MB = 512
 
+#: The x86 kernel prints "Command line: ..." early in setup_arch(); the later generic line
+#: is "Kernel command line: ..." (lower-case c), which this does not match. Default expect.
+KERNEL_COMMAND_LINE = re.compile(r"\bCommand line: ?([^\r\n]*)")
+#: The firmware ran out of things to boot: SeaBIOS says so (then waits 60 s to reboot),
+#: OVMF falls back to its setup menu or shell instead of rebooting. Default fail pattern,
+#: so a broken boot fails in seconds instead of waiting for the timeout.
+FIRMWARE_GAVE_UP = re.compile(
+    r'No bootable device|BdsDxe: loading Boot[0-9A-F]+ "(UiApp|EFI Internal Shell)"'
+)
+
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
-# The x86 kernel prints "Command line: ..." from setup_arch(); the later generic line is
-# "Kernel command line: ..." (lower-case c), which this does not match.
-_CMDLINE_RE = re.compile(r"\bCommand line: ?([^\r\n]*)")
+# Terminal control sequences firmware and iPXE put on the serial console (colours, cursor
+# moves, resets); stripped from error messages only, the log itself stays raw.
+_ANSI_RE = re.compile(r"\x1b(\[[0-9;?=]*[ -/]*[@-~]|[@-Z\\-_]|c)")
 
 
 class BootError(RuntimeError):
@@ -69,6 +79,10 @@ class BootTimeout(BootError):
     """The expected output did not appear within the timeout."""
 
 
+class BootFailed(BootError):
+    """The serial console matched the ``fail`` pattern (by default: firmware gave up)."""
+
+
 class QemuExited(BootError):
     """QEMU stopped (bad option, guest reboot with -no-reboot, ...) before the match."""
 
@@ -79,8 +93,13 @@ def qemu_escape(value: str) -> str:
 
 
 def tail(log: str, lines: int = 40) -> str:
-    """Return the last lines of a serial log, for error messages that fit on a screen."""
-    return "\n".join(log.splitlines()[-lines:])
+    """Return the last non-blank lines of a serial log without terminal escapes.
+
+    For error messages that fit on a screen and read well in a pytest report.
+    """
+    text = _ANSI_RE.sub("", log)
+    kept = [line.rstrip() for line in text.splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])
 
 
 def kernel_cmdline(log: str) -> str | None:
@@ -89,7 +108,7 @@ def kernel_cmdline(log: str) -> str | None:
     This is the proof a boot test wants: the text after the kernel's early
     ``Command line:`` message, i.e. what iPXE really handed to the kernel.
     """
-    match = _CMDLINE_RE.search(log)
+    match = KERNEL_COMMAND_LINE.search(log)
     return match.group(1).strip() if match else None
 
 
@@ -174,6 +193,8 @@ class DirectKernel:
 
     ``-kernel``/``-initrd``/``-append`` take plain strings, so no comma escaping here.
     ``ipxe.lkrn`` runs its initrd as a script, and its command line as a script too.
+    For BIOS: OVMF did not start ``ipxe-amd64.efi`` given as ``-kernel`` (it fell through
+    to its shell), so UEFI tests boot iPXE from an :class:`EspDir` or an image instead.
     """
 
     kernel: Path
@@ -267,7 +288,8 @@ def boot(
     *,
     firmware: Firmware = "bios",
     http_port: int,
-    expect: str | re.Pattern[str] = _CMDLINE_RE,
+    expect: str | re.Pattern[str] = KERNEL_COMMAND_LINE,
+    fail: str | re.Pattern[str] | None = FIRMWARE_GAVE_UP,
     timeout: float = DEFAULT_TIMEOUT,
     mac: str = DEFAULT_MAC,
     nic: str = DEFAULT_NIC,
@@ -277,11 +299,13 @@ def boot(
     """Boot ``media`` until the serial console matches ``expect``; QEMU is always killed.
 
     The default ``expect`` waits for the Linux kernel's ``Command line:``; the caller
-    usually asserts on ``result.kernel_cmdline`` afterwards. Raises :class:`BootTimeout`
-    or :class:`QemuExited` (both :class:`BootError`, message ending with the log tail).
+    usually asserts on ``result.kernel_cmdline`` afterwards. ``fail`` ends the wait early
+    (e.g. a script's own error message). Raises :class:`BootTimeout`, :class:`BootFailed`
+    or :class:`QemuExited` (all :class:`BootError`, message ending with the log tail).
     The serial log is written to ``workdir`` (a temporary directory if None).
     """
     pattern = re.compile(expect) if isinstance(expect, str) else expect
+    fail_pattern = re.compile(fail) if isinstance(fail, str) else fail
     with tempfile.TemporaryDirectory(prefix="zosboot-qemu-") as tmp:
         log_path = Path(workdir or tmp) / "serial.log"
         log_path.write_bytes(b"")
@@ -298,7 +322,7 @@ def boot(
                 start_new_session=True,
             )  # fmt: skip
         try:
-            return _watch(proc, pattern, log_path, stderr_path, started, timeout)
+            return _watch(proc, pattern, fail_pattern, log_path, stderr_path, started, timeout)
         finally:
             _kill(proc)
 
@@ -306,6 +330,7 @@ def boot(
 def _watch(
     proc: subprocess.Popen[bytes],
     pattern: re.Pattern[str],
+    fail: re.Pattern[str] | None,
     log_path: Path,
     stderr_path: Path,
     started: float,
@@ -319,6 +344,9 @@ def _watch(
         match = pattern.search(log)
         if match:
             return BootResult(match=match, log=log, seconds=time.monotonic() - started)
+        failed = fail.search(log) if fail else None
+        if failed:
+            raise BootFailed(f"boot failed: {failed.group(0)!r} on the serial console", log)
         if exited:
             stderr = stderr_path.read_text(errors="replace").strip()
             raise QemuExited(

@@ -6,11 +6,11 @@ import pytest
 
 from provisioning.models import Farm
 from provisioning.scripts import (
+    render_boot_script,
     render_error_script,
     render_provision_chain_script,
     render_waiting_script,
     resolve_target,
-    render_boot_script,
 )
 
 GOLDEN = Path(__file__).parent / "golden"
