@@ -1,14 +1,41 @@
-"""Test-wide setup: every test gets its own kernel store and data directories."""
+"""Test-wide setup: every test gets its own kernel store, image cache and static root; the
+pinned iPXE binaries are installed once per machine (setup/install-ipxe.sh is a no-op then)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
+from django.core.files.base import ContentFile
+
+REPO = Path(__file__).resolve().parent
+
+
+def test_cache() -> Path:
+    return Path(os.environ.get("ZOSBOOT_TEST_CACHE", Path.home() / ".cache" / "zosboot-test"))
+
+
+@pytest.fixture(scope="session")
+def ipxe_dir() -> Path:
+    """The iPXE binaries, installed on first use into the test cache (or ZOSBOOT_IPXE_DIR)."""
+    configured = os.environ.get("ZOSBOOT_IPXE_DIR")
+    target = Path(configured) if configured else test_cache() / "ipxe"
+    result = subprocess.run(
+        ["bash", str(REPO / "setup" / "install-ipxe.sh"), str(target)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"setup/install-ipxe.sh failed:\n{result.stderr}"
+    return target
 
 
 @pytest.fixture(autouse=True)
-def _isolated_dirs(settings, tmp_path):
+def _isolated_dirs(settings, tmp_path, ipxe_dir):
     settings.ZOSBOOT_KERNELS_DIR = tmp_path / "kernels"
     settings.ZOSBOOT_KERNELS_DIR.mkdir()
+    settings.ZOSBOOT_ARTIFACTS_DIR = tmp_path / "artifacts"
+    settings.ZOSBOOT_IPXE_DIR = ipxe_dir
     settings.STATIC_ROOT = tmp_path / "static"
     settings.STATIC_ROOT.mkdir()
     settings.ZOSBOOT_NTP_SERVER = "pool.ntp.org"
@@ -20,3 +47,30 @@ def _isolated_dirs(settings, tmp_path):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture
+def make_kernel(db):
+    def make(name: str = "zero-os-development-amd64.efi", content: bytes = b"kernel bytes"):
+        from provisioning.models import Kernel
+
+        kernel = Kernel(name=name)
+        kernel.file.save(name, ContentFile(content), save=False)
+        kernel.save()
+        return kernel
+
+    return make
+
+
+@pytest.fixture
+def kernel(make_kernel):
+    return make_kernel()
+
+
+@pytest.fixture
+def prod(kernel):
+    from provisioning.models import Network
+
+    network = Network.objects.get(slug="prod")
+    network.switch_kernel(kernel)
+    return network

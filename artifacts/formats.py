@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 #: Part of every cache key: bump it whenever a change here changes the bytes of an image.
 BUILDER_VERSION = "1"
@@ -44,13 +45,16 @@ VOLUME_LABEL = "ZOSBOOT"
 _SECTOR = 512
 # Partitions start at 1 MiB, where every partitioning tool of the last 15 years puts them.
 _PART_START = 2048
-# Geometry written into FAT boot sectors and used for MBR CHS fields: the USB-ZIP style
-# 64 heads x 32 sectors (1 MiB cylinders), which old BIOSes expect from USB disks.
+# Geometry written into FAT boot sectors, only used by BIOSes without LBA disk calls:
+# 64 heads x 32 sectors (1 MiB cylinders), the usual one for USB disks (syslinux --zip).
 _HEADS, _SPT = 64, 32
 # FAT16 begins at 4085 clusters; a margin keeps mformat's own rounding above it.
 _FAT16_MIN_CLUSTERS = 4085 + 64
 # Free room left on writable FAT media, so a farmer can edit the script on the stick.
 _FAT_SLACK = 64 * 1024
+# Room for ldlinux.sys + ldlinux.c32, which the syslinux installer carries inside itself
+# and writes (about 180 KiB for syslinux 6.04).
+_SYSLINUX_FILES = 256 * 1024
 _ESP_TYPE_GUID = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
 
 # Which Debian package provides each external tool, for error messages and checks.
@@ -58,17 +62,12 @@ _TOOL_PACKAGES = {
     "xorriso": "xorriso",
     "mformat": "mtools",
     "mcopy": "mtools",
+    "mmd": "mtools",
     "syslinux": "syslinux",
     "sfdisk": "fdisk",
 }
-# Arguments that make a tool print its version (part of the toolchain fingerprint).
-_TOOL_VERSION_ARGS = {
-    "xorriso": ["-version"],
-    "mformat": ["--version"],
-    "mcopy": ["--version"],
-    "syslinux": ["--version"],
-    "sfdisk": ["--version"],
-}
+# xorriso is the one tool that does not take --version (for the toolchain fingerprint).
+_VERSION_FLAGS = {"xorriso": "-version"}
 
 
 class BuildError(Exception):
@@ -121,7 +120,8 @@ class Format:
     ``build(script, dest, workdir, toolchain)`` writes the image to ``dest`` (overwriting
     it; publishing it atomically is the caller's job) using ``workdir``, an existing
     directory private to this build, for scratch files. ``needs`` names the Toolchain
-    paths it reads and ``tools`` the executables it runs, for :func:`check_toolchain`.
+    paths it reads and ``tools`` the executables it runs, for :func:`check_toolchain` and
+    :func:`toolchain_fingerprint`.
     """
 
     name: str
@@ -132,6 +132,9 @@ class Format:
     needs: tuple[str, ...] = ()
     tools: tuple[str, ...] = ()
     embeds_script: bool = True
+    #: Extra checks and fingerprint inputs of a format built outside this module.
+    problems: Callable[[Toolchain], list[str]] | None = None
+    fingerprint: Callable[[Toolchain], str] | None = None
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -182,7 +185,8 @@ def _read(path: Path) -> bytes:
 
 
 def _place(dest: Path, content: bytes | Path) -> None:
-    """Write a staging file; copies (not links) so a later chmod/utime never hits the source."""
+    """Write a staging file. Copies, never links: no tool may touch an installed file
+    (mkisofs-style ``-boot-info-table`` patches the isolinux.bin it is given)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(content, Path):
         try:
@@ -237,8 +241,10 @@ def _make_fat(
     """Format a FAT file system at ``offset`` sectors into ``image`` and copy ``tree`` in.
 
     The image file must already be large enough. mtools writes every timestamp as
-    SOURCE_DATE_EPOCH (set by :func:`_run`), the serial is fixed, geometry goes first
-    because mformat ignores -h/-s given after -T.
+    SOURCE_DATE_EPOCH (set by :func:`_run`) and the serial is fixed. Geometry goes first
+    because mformat ignores -h/-s given after -T. Directories are made and files copied
+    in sorted order, one mcopy per directory: ``mcopy -s`` would follow the host's
+    readdir order, which differs between file systems, and so would the bytes.
     """
     target = f"{image}@@{offset * _SECTOR}"
     _run(tc, [
@@ -246,8 +252,13 @@ def _make_fat(
         "-H", str(offset), "-c", "1", "-r", "32", "-N", f"{serial:08x}", "-v", VOLUME_LABEL,
         "::",
     ], workdir)  # fmt: skip
-    entries = sorted(str(p) for p in tree.iterdir())
-    _run(tc, ["mcopy", "-s", "-Q", "-i", target, *entries, "::"], workdir)
+    dirs = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_dir())
+    if dirs:
+        _run(tc, ["mmd", "-i", target, *(f"::/{d}" for d in dirs)], workdir)
+    for rel in ["", *dirs]:
+        files = sorted(p for p in (tree / rel).iterdir() if p.is_file())
+        if files:
+            _run(tc, ["mcopy", "-Q", "-i", target, *map(str, files), f"::/{rel}"], workdir)
 
 
 def _esp_tree(tree: Path, script: bytes, tc: Toolchain) -> None:
@@ -285,7 +296,7 @@ def _zero_file(path: Path, sectors: int) -> None:
         fh.truncate(sectors * _SECTOR)
 
 
-def _reproducible(build: BuildFunction) -> BuildFunction:
+def _builder(build: BuildFunction) -> BuildFunction:
     """Wrap a builder: check the script, and turn OS errors into operator messages."""
 
     @functools.wraps(build)
@@ -304,7 +315,7 @@ def _reproducible(build: BuildFunction) -> BuildFunction:
 # --- builders ------------------------------------------------------------------------------
 
 
-@_reproducible
+@_builder
 def build_iso(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> None:
     """Hybrid ISO: a CD under BIOS (isolinux) and UEFI (El Torito EFI image), and a USB
     stick under both when written raw (isohybrid MBR + GPT marking the EFI image)."""
@@ -324,10 +335,9 @@ def build_iso(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> None:
     sectors = _fat_sectors(sizes, dirs, fat16=False, slack=0)
     efi_img = tree / "boot" / "efi.img"
     _zero_file(efi_img, sectors)
-    serial = _ids("iso", script)[2]
+    disk_guid, _, serial = _ids("iso", script)
     _make_fat(tc, efi_img, esp, sectors=sectors, offset=0, serial=serial, workdir=workdir)
 
-    disk_guid = _ids("iso", script)[0]
     stamp = "2025010100000000"  # EPOCH as YYYYMMDDhhmmsscc
     _run(tc, [
         "xorriso", "-as", "mkisofs", "-quiet",
@@ -344,7 +354,7 @@ def build_iso(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> None:
     ], workdir)  # fmt: skip
 
 
-@_reproducible
+@_builder
 def build_usb(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> None:
     """Raw disk for dd: MBR (syslinux mbr.bin) + one active FAT16 partition that boots
     ipxe.lkrn via syslinux under BIOS and BOOTX64.EFI under UEFI, one shared script."""
@@ -356,8 +366,7 @@ def build_usb(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> None:
     mbr_code = _read(tc.syslinux_mbr)[:440]
 
     sizes, dirs = _tree_sizes(tree)
-    # syslinux adds ldlinux.sys (~60 KiB) and ldlinux.c32.
-    sizes += [64 * 1024, tc.ldlinux_c32.stat().st_size if tc.ldlinux_c32.exists() else 0]
+    sizes.append(_SYSLINUX_FILES)
     sectors = _fat_sectors(sizes, dirs, fat16=True, slack=_FAT_SLACK)
     _zero_file(dest, _PART_START + sectors)
     _, _, serial = _ids("usb", script)
@@ -377,7 +386,7 @@ def build_usb(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> None:
         fh.write(mbr_code)
 
 
-@_reproducible
+@_builder
 def build_uefimg(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> None:
     """UEFI disk image: GPT with one EFI System Partition (FAT16) holding iPXE + script."""
     tree = workdir / "esp"
@@ -427,7 +436,7 @@ syslinux / extlinux: copy both files next to syslinux.cfg and add:
 """
 
 
-@_reproducible
+@_builder
 def build_krn(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> None:
     """Tar for GRUB/syslinux users: ipxe.lkrn + the script as its initrd + how to boot it."""
     members = [
@@ -466,29 +475,43 @@ def _plain(attribute: str) -> BuildFunction:
         _place(dest, getattr(tc, attribute))
 
     build.__doc__ = f"Copy of the toolchain's {attribute}, nothing embedded."
-    return _reproducible(build)
+    return _builder(build)
 
 
-@_reproducible
-def build_standalone_efi(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> None:
-    """One .efi that runs the script on its own; built by artifacts.standalone_efi,
-    imported here only when asked for, so the other formats never depend on it."""
-    builder = _standalone_efi_builder()
-    if builder is None:
-        raise BuildError("the standalone UEFI format is not available in this installation")
-    builder(script, dest, workdir, tc)
+def _standalone_efi() -> ModuleType | None:
+    """The ``standalone_efi`` module beside this one, or None if it is not installed.
 
-
-def _standalone_efi_builder() -> BuildFunction | None:
-    """``artifacts.standalone_efi.build_standalone_efi`` if that module exists, else None."""
+    Imported only when the ``uefi`` format is used, so the other formats never depend on
+    it (nor on GRUB, which it needs).
+    """
     module_name = f"{__package__}.standalone_efi" if __package__ else "standalone_efi"
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name == module_name:
             return None
         raise  # the module exists but is broken: say so, do not hide it
-    return module.build_standalone_efi
+
+
+@_builder
+def build_standalone_efi(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> None:
+    """One .efi that runs the script on its own (built by artifacts.standalone_efi)."""
+    module = _standalone_efi()
+    if module is None:
+        raise BuildError("the uefi format is not available: artifacts/standalone_efi.py is missing")
+    module.build_standalone_efi(script, dest, workdir, tc)
+
+
+def _standalone_efi_problems(tc: Toolchain) -> list[str]:
+    module = _standalone_efi()
+    if module is None:
+        return ["artifacts/standalone_efi.py is missing: the uefi format cannot build"]
+    return list(module.check_standalone_efi_tools(tc))
+
+
+def _standalone_efi_fingerprint(tc: Toolchain) -> str:
+    module = _standalone_efi()
+    return "missing" if module is None else module.standalone_efi_fingerprint(tc)
 
 
 _LKRN, _EFI = ("ipxe_lkrn",), ("ipxe_efi",)
@@ -503,7 +526,7 @@ FORMATS: dict[str, Format] = {
             summary="CD/DVD or BMC virtual media image; also boots when written to a USB stick",
             build=build_iso,
             needs=("ipxe_lkrn", "ipxe_efi", "isolinux_bin", "isohybrid_mbr", "ldlinux_c32"),
-            tools=("mformat", "mcopy", "xorriso"),
+            tools=("mformat", "mmd", "mcopy", "xorriso"),
         ),
         Format(
             name="usb",
@@ -511,8 +534,8 @@ FORMATS: dict[str, Format] = {
             content_type="application/octet-stream",
             summary="USB stick image (write it with dd, Rufus or Etcher); BIOS and UEFI",
             build=build_usb,
-            needs=("ipxe_lkrn", "ipxe_efi", "ldlinux_c32", "syslinux_mbr"),
-            tools=("sfdisk", "mformat", "mcopy", "syslinux"),
+            needs=("ipxe_lkrn", "ipxe_efi", "syslinux_mbr"),
+            tools=("sfdisk", "mformat", "mmd", "mcopy", "syslinux"),
         ),
         Format(
             name="uefimg",
@@ -521,7 +544,7 @@ FORMATS: dict[str, Format] = {
             summary="UEFI-only disk image (GPT + EFI system partition) for disks or sticks",
             build=build_uefimg,
             needs=_EFI,
-            tools=("sfdisk", "mformat", "mcopy"),
+            tools=("sfdisk", "mformat", "mmd", "mcopy"),
         ),
         Format(
             name="krn",
@@ -538,6 +561,8 @@ FORMATS: dict[str, Format] = {
             summary="Single EFI program for a UEFI boot entry or shell",
             build=build_standalone_efi,
             needs=_EFI,
+            problems=_standalone_efi_problems,
+            fingerprint=_standalone_efi_fingerprint,
         ),
         Format(
             name="lkrn-plain",
@@ -564,15 +589,20 @@ FORMATS: dict[str, Format] = {
 # --- toolchain checks and fingerprint ------------------------------------------------------
 
 
-def check_toolchain(tc: Toolchain, names: Iterable[str] | None = None) -> list[str]:
+def _selected(names: str | Iterable[str] | None) -> list[Format]:
+    if names is None:
+        return list(FORMATS.values())
+    return [FORMATS[name] for name in ([names] if isinstance(names, str) else names)]
+
+
+def check_toolchain(tc: Toolchain, names: str | Iterable[str] | None = None) -> list[str]:
     """Readable problems that would make the given formats (all by default) fail to build.
 
     Meant for system checks at start-up, so a missing package shows before a farmer asks.
     """
+    formats = _selected(names)
     problems: list[str] = []
-    formats = [FORMATS[name] for name in (FORMATS if names is None else names)]
-    paths = dict.fromkeys(need for fmt in formats for need in fmt.needs)
-    for need in paths:
+    for need in dict.fromkeys(need for fmt in formats for need in fmt.needs):
         path: Path = getattr(tc, need)
         if not path.is_file():
             hint = "run setup/install-ipxe.sh" if path.parent == tc.ipxe_dir else "install it"
@@ -582,25 +612,29 @@ def check_toolchain(tc: Toolchain, names: Iterable[str] | None = None) -> list[s
             tc.which(tool)
         except BuildError as exc:
             problems.append(str(exc))
-    if any(fmt.name == "uefi" for fmt in formats) and _standalone_efi_builder() is None:
-        problems.append("artifacts.standalone_efi is missing: the uefi format cannot build")
+    for fmt in formats:
+        if fmt.problems is not None:
+            problems.extend(fmt.problems(tc))
     return problems
 
 
-def toolchain_fingerprint(tc: Toolchain) -> str:
-    """sha256 over everything besides the script that decides an image's bytes.
+def toolchain_fingerprint(tc: Toolchain, names: str | Iterable[str] | None = None) -> str:
+    """sha256 over everything besides the script that decides the images' bytes.
 
-    The iPXE binaries and syslinux files by content, the tools by reported version, and
-    BUILDER_VERSION. Part of every cache key, so an upgraded package means new images.
+    The files the formats read by content, the tools by executable and reported version,
+    and BUILDER_VERSION. For cache keys, so an upgraded package means new images; pass a
+    format name to have only that format's images rebuilt when its own inputs change.
     Cheap after the first call: results are remembered per file (size, mtime, inode).
     """
+    formats = _selected(names)
     digest = hashlib.sha256(f"zosboot builder {BUILDER_VERSION}\n".encode())
-    needs = dict.fromkeys(need for fmt in FORMATS.values() for need in fmt.needs)
-    for need in sorted(needs):
+    for need in sorted({need for fmt in formats for need in fmt.needs}):
         digest.update(f"{need} {_file_sha256(getattr(tc, need))}\n".encode())
-    tools = dict.fromkeys(tool for fmt in FORMATS.values() for tool in fmt.tools)
-    for tool in sorted(tools):
+    for tool in sorted({tool for fmt in formats for tool in fmt.tools}):
         digest.update(f"{tool} {_tool_version(tc, tool)}\n".encode())
+    for fmt in formats:
+        if fmt.fingerprint is not None:
+            digest.update(f"{fmt.name} {fmt.fingerprint(tc)}\n".encode())
     return digest.hexdigest()
 
 
@@ -628,17 +662,20 @@ def _tool_version(tc: Toolchain, tool: str) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _tool_version_cached(path: str, size: int, mtime_ns: int, inode: int) -> str:
-    args = _TOOL_VERSION_ARGS.get(os.path.basename(path), ["--version"])
+    flag = _VERSION_FLAGS.get(os.path.basename(path), "--version")
     try:
         result = subprocess.run(
-            [path, *args], capture_output=True, timeout=10, check=False,
+            [path, flag], capture_output=True, timeout=10, check=False,
             env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"},
         )  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
-    out = (result.stdout + result.stderr).decode("utf-8", "replace")
-    # First line only: some tools append build dates or paths that vary between hosts.
-    return out.strip().splitlines()[0] if out.strip() else "unknown"
+    version = (result.stdout + result.stderr).decode("utf-8", "replace").strip()
+    # The executable's own bytes too: a Debian rebuild may change the output (syslinux
+    # carries ldlinux.sys inside itself) without changing the version it reports.
+    with open(path, "rb") as fh:
+        exe = hashlib.file_digest(fh, "sha256").hexdigest()
+    return f"{exe} {hashlib.sha256(version.encode()).hexdigest()}"
 
 
 __all__ = [

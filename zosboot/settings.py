@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "provisioning",
+    "artifacts",
 ]
 
 MIDDLEWARE = [
@@ -166,3 +167,14 @@ ZOSBOOT_DISCOVERY_RETRY_SECONDS = env.int("ZOSBOOT_DISCOVERY_RETRY_SECONDS", def
 ZOSBOOT_REFUSED_RETRY_SECONDS = env.int("ZOSBOOT_REFUSED_RETRY_SECONDS", default=300)
 # Boot history older than this is removed by `manage.py prune_boot_history`.
 ZOSBOOT_BOOT_HISTORY_DAYS = env.int("ZOSBOOT_BOOT_HISTORY_DAYS", default=90)
+
+# Boot images: where the pinned iPXE binaries are (setup/install-ipxe.sh puts them there),
+# where built images are cached, and how much building may happen at once.
+ZOSBOOT_IPXE_DIR = Path(env.str("ZOSBOOT_IPXE_DIR", default=str(ZOSBOOT_DATA_DIR / "ipxe")))
+ZOSBOOT_ARTIFACTS_DIR = Path(
+    env.str("ZOSBOOT_ARTIFACTS_DIR", default=str(ZOSBOOT_DATA_DIR / "artifacts"))
+)
+ZOSBOOT_ARTIFACTS_MAX_BYTES = env.int("ZOSBOOT_ARTIFACTS_MAX_BYTES", default=2 * 1024**3)
+ZOSBOOT_MAX_CONCURRENT_BUILDS = env.int("ZOSBOOT_MAX_CONCURRENT_BUILDS", default=2)
+# How long a request waits for a free build slot before answering 503 + Retry-After.
+ZOSBOOT_BUILD_WAIT_SECONDS = env.float("ZOSBOOT_BUILD_WAIT_SECONDS", default=20.0)

@@ -4,6 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("provisioning.urls")),
+    path("", include("artifacts.urls")),
 ]
 
 handler400 = "provisioning.views.error_400"

@@ -1,0 +1,60 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from artifacts import builder
+from artifacts.formats import BuildError
+from artifacts.views import STATIC_TARGETS
+from provisioning.models import Network
+from provisioning.scripts import (
+    BootError,
+    render_boot_script,
+    render_provision_chain_script,
+    resolve_target,
+)
+
+IMAGE_FORMATS = ("iso", "usb", "uefimg", "uefi", "krn")
+
+
+class Command(BaseCommand):
+    help = (
+        "Build ahead of time the static images (krn/uefi generic and provision) and each "
+        "active network's plain images, so the first farmers do not wait for them."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--base-url",
+            default=None,
+            help="URL nodes reach the service at (default: ZOSBOOT_PUBLIC_URL). Without one, "
+            "only the plain iPXE images are built.",
+        )
+
+    def handle(self, *args, base_url, **options):
+        base_url = (base_url or settings.ZOSBOOT_PUBLIC_URL).rstrip("/")
+        jobs: list[tuple[str, str, str]] = []
+        for target, (fmt, provisions, _stem) in STATIC_TARGETS.items():
+            if provisions and not base_url:
+                continue
+            script = render_provision_chain_script(base_url) if provisions else ""
+            jobs.append((fmt, script, target))
+        if base_url:
+            for network in Network.objects.active():
+                try:
+                    script = render_boot_script(resolve_target(network.slug), base_url)
+                except BootError as error:
+                    self.stdout.write(f"skipping {network.slug}: {error.message}")
+                    continue
+                jobs += [(fmt, script, network.slug) for fmt in IMAGE_FORMATS]
+        else:
+            self.stdout.write(
+                "ZOSBOOT_PUBLIC_URL is not set: building only the plain iPXE images "
+                "(the others are built on first request)."
+            )
+        built = 0
+        for fmt, script, label in jobs:
+            try:
+                result = builder.get_or_build(fmt, script, label=label)
+            except (BuildError, builder.Busy) as exc:
+                raise CommandError(f"{fmt} for {label}: {exc}") from exc
+            built += result.built
+        self.stdout.write(self.style.SUCCESS(f"{len(jobs)} image(s) ready, {built} built now"))

@@ -1,0 +1,388 @@
+"""The ``uefi`` download: one .efi file that starts iPXE and runs the farm's script.
+
+Why it is built this way (DESIGN.md, "iPXE"): Debian's iPXE EFI binary has no embedded
+script and iPXE is never compiled here. The other UEFI media put ``autoexec.ipxe`` next to
+iPXE, but this download is a *single file*: a farmer copies it alone to an ESP as
+``\\EFI\\BOOT\\BOOTX64.EFI``, or the firmware fetches it by UEFI HTTP boot, so there is no
+"next to it". What is left is the other way iPXE takes a script from its caller: the UEFI
+*load options* of its image. iPXE's EFI start-up registers them as a script (the first
+word is dropped as the image name, the rest is run line by line, so labels, ``goto`` and
+loops work) and runs it.
+
+Something has to load iPXE with such load options, from inside the one file. That is
+Debian's unsigned GRUB for x86-64 EFI (``grub-efi-amd64-bin``), assembled per request by
+``grub-mkimage`` with a memdisk: a tar holding iPXE and a ``grub.cfg`` whose
+``chainloader`` passes the script, newlines and all, as iPXE's load options. GRUB copies
+its arguments to the UCS-2 load options one byte per character; single-quoted GRUB words
+keep every byte literally (``$``, ``"``, ``&&``, ``#``, newlines), only ``'`` itself needs
+the shell-style ``'\\''`` escape.
+
+GRUB's ``chainloader`` insists on a firmware device for ``root`` (it becomes iPXE's
+DeviceHandle); the memdisk is none. So the config takes the device GRUB itself was loaded
+from (``$cmdpath``: a disk partition, a CD, or ``(http,...)``/``(tftp,...)`` for network
+boot) and, should that fail, tries every disk GRUB sees.
+
+Per request this costs one ``grub-mkimage`` run (~20 ms, no compiler, no root, no loop
+mounts, no network) and is reproducible: the tar is written here with fixed metadata and
+``grub-mkimage`` adds no timestamps, so the same script gives the same bytes.
+
+Plain Python, no Django: the builder, the cache and plain tests call this.
+Secure Boot must be off (GRUB from grub-efi-amd64-bin and Debian's iPXE are unsigned).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+from artifacts.formats import EPOCH, BuildError, Toolchain
+
+#: Part of the fingerprint: bump it whenever a change here changes the bytes of an image.
+STANDALONE_EFI_VERSION = "1"
+
+#: Debian's ``grub-efi-amd64-bin`` module directory.
+DEFAULT_GRUB_DIR = Path("/usr/lib/grub/x86_64-efi")
+#: Debian's full x86-64 EFI build of iPXE (native drivers + SNP, HTTPS).
+IPXE_EFI_NAME = "ipxe-amd64.efi"
+
+#: GRUB modules built into the image; grub-mkimage adds their dependencies.
+#: normal: the script parser (quotes, ``for``, ``if``); regexp: ``$cmdpath`` parsing and
+#: the ``(*)`` device wildcard; chain: ``chainloader``; memdisk + tar: the embedded files;
+#: part_*: opening partitions as ``root``; efinet/http/tftp: ``root`` when GRUB itself was
+#: network-booted; echo/sleep/minicmd/test: messages, the pause, ``exit``, ``[``.
+GRUB_MODULES = (
+    "normal",
+    "regexp",
+    "chain",
+    "memdisk",
+    "tar",
+    "part_gpt",
+    "part_msdos",
+    "efinet",
+    "http",
+    "tftp",
+    "echo",
+    "sleep",
+    "minicmd",
+    "test",
+)
+
+_PREFIX = "(memdisk)/boot/grub"
+_CFG_NAME = "boot/grub/grub.cfg"
+_IPXE_NAME = "ipxe.efi"
+# The word iPXE drops from its load options as "the image name".
+_IMAGE_WORD = "ipxe.efi"
+_TIMEOUT = 60.0
+
+# What a script may contain: printable ASCII, tab, CR, LF. GRUB widens each byte to one
+# UCS-2 unit (sign-extending bytes >= 0x80) and iPXE narrows them back, so anything else
+# would not arrive as written; NUL would end the load options early.
+_ALLOWED = frozenset(b"\t\n\r" + bytes(range(0x20, 0x7F)))
+# Recovers the script from the config (see :func:`extract_script`).
+_SCRIPT_RE = re.compile(rb"^set zos_script='((?:[^']|'\\'')*)'\n", re.MULTILINE)
+
+
+def _grub_quote(text: bytes) -> bytes:
+    """Quote bytes as one GRUB word: single quotes keep everything literally but ``'``."""
+    return b"'" + text.replace(b"'", b"'\\''") + b"'"
+
+
+def render_grub_cfg(script: bytes) -> bytes:
+    """The ``grub.cfg`` in the memdisk: chain-load iPXE with the script as load options.
+
+    ``zos_script`` holds the script; ``"$zos_script"`` passes it as one argument after the
+    image-name word. If iPXE returns (its script ended without booting), GRUB exits so the
+    firmware moves on to its next boot option, as it would after a plain iPXE.
+    """
+    return b"".join([
+        b"# zosboot: start iPXE (in this memdisk) and make it run the script below.\n",
+        b"set zos_script=", _grub_quote(script), b"\n",
+        # The device GRUB was loaded from, e.g. (hd0,gpt1) from "(hd0,gpt1)/EFI/BOOT".
+        b"regexp --set=1:zos_dev '^(\\([^)]*\\))' \"$cmdpath\"\n",
+        b"set zos_started=0\n",
+        b"for zos_root in $zos_dev (*); do\n",
+        b"  set root=\"$zos_root\"\n",
+        b"  if chainloader (memdisk)/", _IPXE_NAME.encode(), b" ", _IMAGE_WORD.encode(),
+        b" \"$zos_script\"; then\n",
+        b"    set zos_started=1\n",
+        b"    boot\n",
+        b"    break\n",
+        b"  fi\n",
+        b"done\n",
+        b"if [ \"$zos_started\" = 0 ]; then\n",
+        b"  echo \"zosboot: could not start iPXE from this image (loaded from '$cmdpath').\"\n",
+        b"  echo \"zosboot: returning to the firmware in 20 seconds.\"\n",
+        b"  sleep 20\n",
+        b"fi\n",
+        b"exit\n",
+    ])  # fmt: skip
+
+
+def check_script(script: bytes) -> None:
+    """Raise BuildError unless the script can travel through GRUB to iPXE unchanged."""
+    if not isinstance(script, bytes):
+        raise BuildError("the iPXE script must be bytes")
+    bad = sorted(set(script) - _ALLOWED)
+    if bad:
+        shown = ", ".join(f"0x{b:02x}" for b in bad[:5])
+        raise BuildError(
+            f"the iPXE script has bytes a UEFI load option cannot carry ({shown}); "
+            "only printable ASCII, tab and line breaks can be embedded"
+        )
+
+
+def _tar_member(name: str, size: int, *, directory: bool = False) -> tarfile.TarInfo:
+    """A tar member with nothing from the build host in it: fixed time, owner, mode."""
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = EPOCH
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
+    info.mode = 0o755 if directory else 0o644
+    return info
+
+
+def make_memdisk(script: bytes, ipxe_efi: bytes) -> bytes:
+    """The memdisk tar: ``boot/grub/grub.cfg`` (first, so it is easy to find) + iPXE."""
+    cfg = render_grub_cfg(script)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        tar.addfile(_tar_member("boot", 0, directory=True))
+        tar.addfile(_tar_member("boot/grub", 0, directory=True))
+        tar.addfile(_tar_member(_CFG_NAME, len(cfg)), io.BytesIO(cfg))
+        tar.addfile(_tar_member(_IPXE_NAME, len(ipxe_efi)), io.BytesIO(ipxe_efi))
+    return buf.getvalue()
+
+
+def extract_script(image: bytes) -> bytes:
+    """The script a built image runs, read back from it (for tests and support).
+
+    grub-mkimage stores the memdisk uncompressed, so the tar's ``grub.cfg`` is found by
+    its header name and the script is unquoted from the ``set zos_script=`` line.
+    """
+    header = _CFG_NAME.encode() + b"\0"
+    start = image.find(header)
+    if start < 0:
+        raise ValueError("no zosboot memdisk in this image")
+    with tarfile.open(fileobj=io.BytesIO(image[start:]), mode="r:") as tar:
+        member = tar.next()
+        fh = tar.extractfile(member) if member is not None else None
+        if member is None or member.name != _CFG_NAME or fh is None:
+            raise ValueError("no zosboot grub.cfg in this image")
+        cfg = fh.read()
+    match = _SCRIPT_RE.search(cfg)
+    if match is None:
+        raise ValueError("the image's grub.cfg holds no script")
+    return match.group(1).replace(b"'\\''", b"'")
+
+
+def _resolve(
+    ipxe: Path | str | Toolchain, grub_mkimage: str | None, timeout: float | None
+) -> tuple[Path, str | None, float]:
+    """iPXE EFI path, grub-mkimage search PATH, timeout, from a dir or a Toolchain.
+
+    formats.py calls builders with its Toolchain; other callers pass the iPXE directory.
+    """
+    if isinstance(ipxe, Toolchain):
+        return ipxe.ipxe_efi, ipxe.tool_path, timeout if timeout is not None else ipxe.timeout
+    return Path(ipxe) / IPXE_EFI_NAME, None, timeout if timeout is not None else _TIMEOUT
+
+
+def _which_mkimage(grub_mkimage: str | None, tool_path: str | None) -> str:
+    """Absolute path of grub-mkimage, or a BuildError naming its Debian package."""
+    found = shutil.which(grub_mkimage or "grub-mkimage", path=tool_path)
+    if found is None:
+        raise BuildError(
+            f"{grub_mkimage or 'grub-mkimage'} not found (install the Debian package grub-common)"
+        )
+    return found
+
+
+def build_standalone_efi(
+    script: bytes,
+    dest: Path,
+    workdir: Path,
+    ipxe_dir: Path | Toolchain,
+    *,
+    grub_dir: Path = DEFAULT_GRUB_DIR,
+    grub_mkimage: str | None = None,
+    timeout: float | None = None,
+) -> None:
+    """Write to ``dest`` one x86-64 .efi that runs ``script`` in iPXE, self-contained.
+
+    ``ipxe_dir`` is the directory with ``ipxe-amd64.efi`` (or formats' Toolchain),
+    ``grub_dir`` GRUB's x86_64-efi modules, ``grub_mkimage`` the tool (name or path; found
+    on PATH by default). ``workdir`` is an existing scratch directory private to the
+    caller. ``dest`` is overwritten; publishing it atomically is the caller's job.
+    Raises BuildError with an operator-readable message on any failure.
+    """
+    check_script(script)
+    ipxe_efi, tool_path, limit = _resolve(ipxe_dir, grub_mkimage, timeout)
+    problems = _missing_files(ipxe_efi, Path(grub_dir))
+    if problems:
+        raise BuildError("; ".join(problems))
+    tool = _which_mkimage(grub_mkimage, tool_path)
+    try:
+        payload = ipxe_efi.read_bytes()
+        scratch = Path(tempfile.mkdtemp(prefix="standalone-efi-", dir=workdir))
+    except OSError as exc:
+        raise BuildError(f"{exc.strerror or exc} ({exc.filename})") from exc
+    try:
+        memdisk = scratch / "memdisk.tar"
+        out = scratch / "out.efi"
+        memdisk.write_bytes(make_memdisk(script, payload))
+        argv = [
+            tool, "--format", "x86_64-efi", "--directory", str(grub_dir),
+            "--prefix", _PREFIX, "--memdisk", str(memdisk), "--output", str(out),
+            *GRUB_MODULES,
+        ]  # fmt: skip
+        env = {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C", "TZ": "UTC",
+               "HOME": str(scratch), "TMPDIR": str(scratch)}  # fmt: skip
+        try:
+            result = subprocess.run(
+                argv, capture_output=True, cwd=scratch, env=env, timeout=limit, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BuildError(f"grub-mkimage did not finish within {limit:g} s") from exc
+        if result.returncode != 0 or not out.is_file():
+            said = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
+            said = "\n".join(said.splitlines()[-10:]) or "no message"
+            raise BuildError(f"grub-mkimage failed (exit status {result.returncode}): {said}")
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(out, dest)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise BuildError(f"{exc.strerror or exc}{where}") from exc
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _missing_files(ipxe_efi: Path, grub_dir: Path) -> list[str]:
+    """Readable problems with the input files: iPXE, GRUB's module list and modules."""
+    problems = []
+    if not ipxe_efi.is_file():
+        problems.append(f"{ipxe_efi} not found (run setup/install-ipxe.sh)")
+    if not (grub_dir / "moddep.lst").is_file():
+        problems.append(
+            f"{grub_dir}/moddep.lst not found (install the Debian package grub-efi-amd64-bin)"
+        )
+        return problems
+    missing = [m for m in _all_modules(grub_dir) if not (grub_dir / f"{m}.mod").is_file()]
+    if missing:
+        problems.append(
+            f"GRUB modules missing from {grub_dir}: {', '.join(missing)} "
+            "(reinstall the Debian package grub-efi-amd64-bin)"
+        )
+    return problems
+
+
+def _all_modules(grub_dir: Path) -> list[str]:
+    """GRUB_MODULES plus everything they depend on, per ``moddep.lst``, sorted."""
+    deps: dict[str, list[str]] = {}
+    for line in (grub_dir / "moddep.lst").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        deps[name.strip()] = rest.split()
+    seen: set[str] = set()
+    todo = list(GRUB_MODULES)
+    while todo:
+        mod = todo.pop()
+        if mod not in seen:
+            seen.add(mod)
+            todo.extend(deps.get(mod, []))
+    return sorted(seen)
+
+
+def check_standalone_efi_tools(
+    ipxe_dir: Path | Toolchain,
+    *,
+    grub_dir: Path = DEFAULT_GRUB_DIR,
+    grub_mkimage: str | None = None,
+) -> list[str]:
+    """Readable problems that would make :func:`build_standalone_efi` fail (empty: fine).
+
+    Meant for start-up checks, so a missing package shows before a farmer asks.
+    """
+    ipxe_efi, tool_path, _ = _resolve(ipxe_dir, grub_mkimage, None)
+    problems = _missing_files(ipxe_efi, Path(grub_dir))
+    try:
+        _which_mkimage(grub_mkimage, tool_path)
+    except BuildError as exc:
+        problems.append(str(exc))
+    return problems
+
+
+def standalone_efi_fingerprint(
+    ipxe_dir: Path | Toolchain,
+    *,
+    grub_dir: Path = DEFAULT_GRUB_DIR,
+    grub_mkimage: str | None = None,
+) -> str:
+    """sha256 over everything besides the script that decides the image's bytes.
+
+    iPXE and the GRUB modules by content, grub-mkimage by reported version (its first
+    line, e.g. "grub-mkimage (GRUB) 2.06-13+deb12u2"), and STANDALONE_EFI_VERSION. For
+    cache keys: an upgraded grub-efi-amd64-bin or ipxe package means new images.
+    """
+    ipxe_efi, tool_path, _ = _resolve(ipxe_dir, grub_mkimage, None)
+    grub_dir = Path(grub_dir)
+    digest = hashlib.sha256(f"zosboot standalone efi {STANDALONE_EFI_VERSION}\n".encode())
+    digest.update(f"ipxe {_sha256(ipxe_efi)}\n".encode())
+    digest.update(f"moddep {_sha256(grub_dir / 'moddep.lst')}\n".encode())
+    modules = _all_modules(grub_dir) if (grub_dir / "moddep.lst").is_file() else []
+    for mod in modules:
+        digest.update(f"{mod} {_sha256(grub_dir / f'{mod}.mod')}\n".encode())
+    found = shutil.which(grub_mkimage or "grub-mkimage", path=tool_path)
+    digest.update(f"grub-mkimage {_version(found) if found else 'missing'}\n".encode())
+    return digest.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return "missing"
+    return _sha256_cached(str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@functools.lru_cache(maxsize=128)
+def _sha256_cached(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _version(tool: str) -> str:
+    try:
+        result = subprocess.run(
+            [tool, "--version"], capture_output=True, timeout=10, check=False,
+            env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"},
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    out = (result.stdout + result.stderr).decode("utf-8", "replace").strip()
+    return out.splitlines()[0] if out else "unknown"
+
+
+__all__ = [
+    "DEFAULT_GRUB_DIR",
+    "GRUB_MODULES",
+    "IPXE_EFI_NAME",
+    "STANDALONE_EFI_VERSION",
+    "build_standalone_efi",
+    "check_script",
+    "check_standalone_efi_tools",
+    "extract_script",
+    "make_memdisk",
+    "render_grub_cfg",
+    "standalone_efi_fingerprint",
+]

@@ -1,0 +1,547 @@
+"""Tests for artifacts.formats: every format builds, reproducibly, with the script inside.
+
+The iPXE binaries come from setup/install-ipxe.sh (into the test cache unless
+ZOSBOOT_IPXE_DIR is set), so nothing here is skipped for want of them. The tests marked
+``boot`` start each medium in QEMU and wait for a real kernel to print the command line
+the embedded script asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from artifacts.formats import (
+    AUTOEXEC,
+    EPOCH,
+    FORMATS,
+    KRN_README,
+    BuildError,
+    Toolchain,
+    check_toolchain,
+    toolchain_fingerprint,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = b"#!ipxe\necho zosboot test script one\n"
+OTHER_SCRIPT = b"#!ipxe\necho zosboot test script two, a little longer than one\n"
+EMBEDDING = sorted(name for name, fmt in FORMATS.items() if fmt.embeds_script)
+PLAIN = {"lkrn-plain": "ipxe.lkrn", "efi-plain": "ipxe-amd64.efi"}
+MIB = 1024 * 1024
+
+
+# --- fixtures ------------------------------------------------------------------------------
+
+
+def _test_cache() -> Path:
+    return Path(os.environ.get("ZOSBOOT_TEST_CACHE", Path.home() / ".cache" / "zosboot-test"))
+
+
+@pytest.fixture(scope="session")
+def ipxe_dir() -> Path:
+    """The iPXE binaries, installed on first use (the installer is a no-op when present)."""
+    configured = os.environ.get("ZOSBOOT_IPXE_DIR")
+    target = Path(configured) if configured else _test_cache() / "ipxe"
+    result = subprocess.run(
+        ["bash", str(REPO / "setup" / "install-ipxe.sh"), str(target)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"setup/install-ipxe.sh failed:\n{result.stderr}"
+    return target
+
+
+@pytest.fixture(scope="session")
+def tc(ipxe_dir: Path) -> Toolchain:
+    return Toolchain(ipxe_dir=ipxe_dir)
+
+
+def build(tc: Toolchain, name: str, script: bytes, where: Path) -> bytes:
+    """Build one image in a fresh scratch dir under ``where`` and return its bytes."""
+    where.mkdir(parents=True, exist_ok=True)
+    work = where / f"work-{name}"
+    work.mkdir()
+    dest = where / f"{name}.{FORMATS[name].extension}"
+    FORMATS[name].build(script, dest, work, tc)
+    return dest.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def images(tc: Toolchain, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every format built once from SCRIPT, as files, for the tests that look inside."""
+    where = tmp_path_factory.mktemp("images")
+    for name in FORMATS:
+        build(tc, name, SCRIPT, where)
+    return {name: where / f"{name}.{fmt.extension}" for name, fmt in FORMATS.items()}
+
+
+@pytest.fixture(scope="session")
+def rebuilt(
+    tc: Toolchain, images: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, bytes]:
+    """Every format built again from SCRIPT, with everything a build must not depend on
+    changed: the clock (past FAT's 2 s resolution), the time zone, the umask, the scratch
+    file system, and the iPXE files' path and timestamps."""
+    copy = tmp_path_factory.mktemp("ipxe-copy")
+    for binary in tc.ipxe_dir.iterdir():
+        shutil.copy(binary, copy / binary.name)
+        os.utime(copy / binary.name, (time.time() + 12345, time.time() + 12345))
+    moved = Toolchain(ipxe_dir=copy)
+    shm = Path("/dev/shm")
+    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else tmp_path_factory.getbasetemp()
+    time.sleep(2.1)
+    old_tz, old_umask = os.environ.get("TZ"), os.umask(0o077)
+    os.environ["TZ"] = "Asia/Kolkata"
+    try:
+        with tempfile.TemporaryDirectory(dir=base, prefix="zosboot-test-") as where:
+            return {name: build(moved, name, SCRIPT, Path(where)) for name in FORMATS}
+    finally:
+        os.umask(old_umask)
+        if old_tz is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = old_tz
+
+
+def mtools(*argv: str) -> bytes:
+    """Run an mtools command on an image and return its output."""
+    result = subprocess.run(
+        list(argv), capture_output=True, timeout=30, check=True,
+        env={**os.environ, "MTOOLS_SKIP_CHECK": "1"},
+    )  # fmt: skip
+    return result.stdout
+
+
+# --- building ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_every_format_builds_a_small_image(images: dict[str, Path], name: str) -> None:
+    size = images[name].stat().st_size
+    assert 0 < size < 5 * MIB
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_same_script_gives_identical_bytes_whatever_the_host_state(
+    images: dict[str, Path], rebuilt: dict[str, bytes], name: str
+) -> None:
+    assert hashlib.sha256(images[name].read_bytes()).hexdigest() == (
+        hashlib.sha256(rebuilt[name]).hexdigest()
+    )
+
+
+@pytest.mark.parametrize("name", EMBEDDING)
+def test_different_scripts_give_different_images(
+    tc: Toolchain, images: dict[str, Path], tmp_path: Path, name: str
+) -> None:
+    assert build(tc, name, OTHER_SCRIPT, tmp_path) != images[name].read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(PLAIN))
+def test_plain_formats_are_the_shipped_binary_whatever_the_script(
+    tc: Toolchain, images: dict[str, Path], tmp_path: Path, name: str
+) -> None:
+    shipped = (tc.ipxe_dir / PLAIN[name]).read_bytes()
+    assert images[name].read_bytes() == shipped
+    assert build(tc, name, OTHER_SCRIPT, tmp_path) == shipped
+
+
+def test_a_text_that_is_not_an_ipxe_script_is_refused(tc: Toolchain, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="#!ipxe"):
+        FORMATS["usb"].build(b"echo hello\n", tmp_path / "x.img", tmp_path, tc)
+
+
+# --- what is inside ------------------------------------------------------------------------
+
+
+def _el_torito_entries(iso: bytes) -> list[tuple[int, int, int]]:
+    """(platform id, boot indicator, LBA) of every El Torito boot entry, parsed by hand.
+
+    Read independently of xorriso: the boot record volume descriptor (sector 17) points to
+    the catalog; a validation entry, the default entry, then section headers + entries.
+    """
+    brvd = iso[17 * 2048 : 18 * 2048]
+    assert brvd[0:7] == b"\x00CD001\x01"
+    assert brvd[7:30] == b"EL TORITO SPECIFICATION"
+    catalog_lba = struct.unpack_from("<I", brvd, 0x47)[0]
+    catalog = iso[catalog_lba * 2048 : catalog_lba * 2048 + 2048]
+    assert catalog[0] == 1 and catalog[30:32] == b"\x55\xaa"  # validation entry
+    platform = catalog[1]
+    entries = [(platform, catalog[32], struct.unpack_from("<I", catalog, 32 + 8)[0])]
+    offset = 64
+    while catalog[offset] in (0x90, 0x91):  # section header (0x91: the last one)
+        platform, count = catalog[offset + 1], struct.unpack_from("<H", catalog, offset + 2)[0]
+        for i in range(count):
+            entry = offset + 32 * (i + 1)
+            entries.append(
+                (platform, catalog[entry], struct.unpack_from("<I", catalog, entry + 8)[0])
+            )
+        if catalog[offset] == 0x91:
+            break
+        offset += 32 * (count + 1)
+    return entries
+
+
+def test_iso_boots_bios_and_uefi_from_cd_and_carries_an_isohybrid_mbr(
+    tc: Toolchain, images: dict[str, Path], tmp_path: Path
+) -> None:
+    iso = images["iso"].read_bytes()
+    entries = _el_torito_entries(iso)
+    assert [(platform, indicator) for platform, indicator, _ in entries] == [
+        (0x00, 0x88),  # x86 BIOS, bootable
+        (0xEF, 0x88),  # UEFI, bootable
+    ]
+    bios_lba, efi_lba = entries[0][2], entries[1][2]
+    # isolinux.bin, after the 56-byte boot info table xorriso patches in at offset 8.
+    isolinux = tc.isolinux_bin.read_bytes()
+    assert iso[bios_lba * 2048 + 64 : bios_lba * 2048 + 2048] == isolinux[64:2048]
+    # The UEFI entry is a FAT image with iPXE and the script.
+    efi_img = tmp_path / "efi.img"
+    efi_img.write_bytes(iso[efi_lba * 2048 : efi_lba * 2048 + 4 * MIB])
+    assert mtools("mtype", "-i", str(efi_img), f"::/EFI/BOOT/{AUTOEXEC}") == SCRIPT
+    mtools("mcopy", "-i", str(efi_img), "::/EFI/BOOT/BOOTX64.EFI", str(tmp_path / "boot.efi"))
+    assert (tmp_path / "boot.efi").read_bytes() == tc.ipxe_efi.read_bytes()
+    # Written raw to a USB stick: syslinux's isohybrid MBR, a 0xEF partition, a GPT.
+    assert iso[:432] == tc.isohybrid_mbr.read_bytes()[:432]
+    assert iso[510:512] == b"\x55\xaa"
+    partition_types = [iso[446 + 16 * i + 4] for i in range(4)]
+    assert iso[446] == 0x80 and 0xEF in partition_types
+    assert iso[512:520] == b"EFI PART"
+
+
+def test_iso_shows_the_script_at_its_root_and_boots_it_via_isolinux(
+    images: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    subprocess.run(
+        ["xorriso", "-osirrox", "on", "-indev", str(images["iso"]),
+         "-extract", "/zos.ipxe", str(out / "zos.ipxe"),
+         "-extract", "/boot/isolinux/isolinux.cfg", str(out / "isolinux.cfg")],
+        capture_output=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert (out / "zos.ipxe").read_bytes() == SCRIPT
+    cfg = (out / "isolinux.cfg").read_text()
+    assert "KERNEL /boot/ipxe.lkrn" in cfg and "initrd=/zos.ipxe" in cfg
+
+
+def test_usb_image_is_an_mbr_disk_with_syslinux_and_uefi_boot_files(
+    tc: Toolchain, images: dict[str, Path], tmp_path: Path
+) -> None:
+    disk = images["usb"].read_bytes()
+    assert disk[:440] == tc.syslinux_mbr.read_bytes()[:440]
+    assert disk[510:512] == b"\x55\xaa"
+    status, ptype = disk[446], disk[446 + 4]
+    start, size = struct.unpack_from("<II", disk, 446 + 8)
+    assert (status, ptype, start) == (0x80, 0x0E, 2048)
+    assert disk[446 + 16 : 510] == bytes(48)  # a single partition
+    assert len(disk) == (start + size) * 512
+    boot_sector = disk[start * 512 : start * 512 + 512]
+    assert boot_sector[3:11] == b"SYSLINUX" and boot_sector[0x36:0x3E] == b"FAT16   "
+    part = f"{images['usb']}@@{start * 512}"
+    assert mtools("mtype", "-i", part, f"::/EFI/BOOT/{AUTOEXEC}") == SCRIPT
+    listing = mtools("mdir", "-a", "-b", "-i", part, "::/").decode()
+    assert "ldlinux.sys" in listing.lower() and "ldlinux.c32" in listing.lower()
+    cfg = mtools("mtype", "-i", part, "::/syslinux.cfg").decode()
+    assert "KERNEL /ipxe.lkrn" in cfg and f"initrd=/EFI/BOOT/{AUTOEXEC}" in cfg
+    for inside, shipped in (
+        ("::/ipxe.lkrn", tc.ipxe_lkrn),
+        ("::/EFI/BOOT/BOOTX64.EFI", tc.ipxe_efi),
+    ):
+        mtools("mcopy", "-n", "-i", part, inside, str(tmp_path / "copy"))
+        assert (tmp_path / "copy").read_bytes() == shipped.read_bytes()
+
+
+def test_uefimg_is_a_gpt_disk_with_one_efi_system_partition(
+    tc: Toolchain, images: dict[str, Path], tmp_path: Path
+) -> None:
+    table = json.loads(
+        subprocess.run(
+            ["sfdisk", "--json", str(images["uefimg"])],
+            capture_output=True,
+            timeout=30,
+            check=True,
+        ).stdout  # fmt: skip
+    )["partitiontable"]
+    assert table["label"] == "gpt"
+    [part] = table["partitions"]
+    assert part["type"] == "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+    disk = images["uefimg"].read_bytes()
+    assert disk[446 + 4] == 0xEE  # protective MBR
+    assert disk[part["start"] * 512 + 0x36 : part["start"] * 512 + 0x3E] == b"FAT16   "
+    esp = f"{images['uefimg']}@@{part['start'] * 512}"
+    assert mtools("mtype", "-i", esp, f"::/EFI/BOOT/{AUTOEXEC}") == SCRIPT
+    mtools("mcopy", "-i", esp, "::/EFI/BOOT/BOOTX64.EFI", str(tmp_path / "boot.efi"))
+    assert (tmp_path / "boot.efi").read_bytes() == tc.ipxe_efi.read_bytes()
+
+
+def test_disk_ids_differ_between_scripts_so_two_sticks_can_share_a_machine(
+    tc: Toolchain, images: dict[str, Path], tmp_path: Path
+) -> None:
+    other = tmp_path / "other.img"
+    other.write_bytes(build(tc, "uefimg", OTHER_SCRIPT, tmp_path))
+
+    def disk_guid(path: Path) -> str:
+        out = subprocess.run(["sfdisk", "--json", str(path)], capture_output=True, check=True)
+        return json.loads(out.stdout)["partitiontable"]["id"]
+
+    assert disk_guid(images["uefimg"]) != disk_guid(other)
+
+
+def test_krn_tar_holds_the_kernel_the_script_and_the_documented_stanzas(
+    tc: Toolchain, images: dict[str, Path]
+) -> None:
+    with tarfile.open(images["krn"]) as tar:
+        members = tar.getmembers()
+        assert [m.name for m in members] == [
+            "zos", "zos/README.txt", "zos/ipxe.lkrn", "zos/zos.ipxe",
+        ]  # fmt: skip
+        assert all(m.mtime == EPOCH and m.uid == 0 and m.gid == 0 for m in members)
+        assert tar.extractfile("zos/zos.ipxe").read() == SCRIPT
+        assert tar.extractfile("zos/ipxe.lkrn").read() == tc.ipxe_lkrn.read_bytes()
+        readme = tar.extractfile("zos/README.txt").read().decode()
+    assert readme == KRN_README
+    assert "linux16 /boot/zos/ipxe.lkrn" in readme and "initrd16 /boot/zos/zos.ipxe" in readme
+    assert "KERNEL ipxe.lkrn" in readme and "APPEND initrd=zos.ipxe" in readme
+
+
+# --- failures are readable -----------------------------------------------------------------
+
+
+def _fake_tools(directory: Path, body: str, names: tuple[str, ...]) -> str:
+    directory.mkdir()
+    for name in names:
+        tool = directory / name
+        tool.write_text(f"#!/bin/sh\n{body}\n")
+        tool.chmod(0o755)
+    # The fakes first, then what the fakes themselves need (sh, sleep).
+    return f"{directory}:/usr/bin:/bin"
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, fmt in FORMATS.items() if fmt.tools or n == "uefi")
+)
+def test_a_missing_tool_is_a_build_error_naming_its_package(
+    ipxe_dir: Path, tmp_path: Path, name: str
+) -> None:
+    (tmp_path / "empty").mkdir()
+    tc = Toolchain(ipxe_dir=ipxe_dir, tool_path=str(tmp_path / "empty"))
+    with pytest.raises(BuildError, match=r"not found \(install the Debian package [a-z-]+\)"):
+        FORMATS[name].build(SCRIPT, tmp_path / "out", tmp_path, tc)
+
+
+def test_a_failing_tool_puts_its_own_message_in_the_build_error(
+    ipxe_dir: Path, tmp_path: Path
+) -> None:
+    path = _fake_tools(
+        tmp_path / "bin", 'echo "sfdisk: cannot write: No space left on device" >&2; exit 1',
+        ("sfdisk",),
+    )  # fmt: skip
+    tc = Toolchain(ipxe_dir=ipxe_dir, tool_path=path)
+    with pytest.raises(BuildError, match="sfdisk failed .*No space left on device"):
+        FORMATS["uefimg"].build(SCRIPT, tmp_path / "out.img", tmp_path, tc)
+
+
+def test_a_hanging_tool_is_stopped_by_the_timeout(ipxe_dir: Path, tmp_path: Path) -> None:
+    path = _fake_tools(tmp_path / "bin", "exec sleep 30", ("sfdisk",))
+    tc = Toolchain(ipxe_dir=ipxe_dir, tool_path=path, timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(BuildError, match="sfdisk did not finish within 0.5 s"):
+        FORMATS["uefimg"].build(SCRIPT, tmp_path / "out.img", tmp_path, tc)
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_an_unwritable_destination_is_a_build_error(
+    tc: Toolchain, tmp_path: Path, name: str
+) -> None:
+    (tmp_path / "a-file").write_bytes(b"")
+    with pytest.raises(BuildError):
+        FORMATS[name].build(SCRIPT, tmp_path / "a-file" / "out", tmp_path, tc)
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_missing_ipxe_binaries_are_a_build_error(tmp_path: Path, name: str) -> None:
+    (tmp_path / "ipxe").mkdir()
+    tc = Toolchain(ipxe_dir=tmp_path / "ipxe")
+    with pytest.raises(BuildError, match="not found"):
+        FORMATS[name].build(SCRIPT, tmp_path / "out", tmp_path, tc)
+
+
+# --- toolchain checks and fingerprint ------------------------------------------------------
+
+
+def test_check_toolchain_finds_nothing_wrong_with_the_installed_toolchain(tc: Toolchain) -> None:
+    assert check_toolchain(tc) == []
+
+
+def test_check_toolchain_reports_a_missing_ipxe_binary(tc: Toolchain, tmp_path: Path) -> None:
+    partial = tmp_path / "ipxe"
+    partial.mkdir()
+    shutil.copy(tc.ipxe_efi, partial / tc.ipxe_efi.name)
+    problems = check_toolchain(Toolchain(ipxe_dir=partial))
+    assert problems == [f"{partial / 'ipxe.lkrn'} not found (run setup/install-ipxe.sh)"]
+
+
+def test_check_toolchain_reports_missing_tools_with_their_packages(
+    ipxe_dir: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "empty").mkdir()
+    problems = check_toolchain(
+        Toolchain(ipxe_dir=ipxe_dir, tool_path=str(tmp_path / "empty")), ["iso", "usb"]
+    )
+    assert "xorriso not found (install the Debian package xorriso)" in problems
+    assert "mformat not found (install the Debian package mtools)" in problems
+    assert "syslinux not found (install the Debian package syslinux)" in problems
+    assert "sfdisk not found (install the Debian package fdisk)" in problems
+
+
+def test_fingerprint_is_stable_and_follows_the_binaries_each_format_uses(
+    tc: Toolchain, tmp_path: Path
+) -> None:
+    copy = tmp_path / "ipxe"
+    shutil.copytree(tc.ipxe_dir, copy)
+    moved = Toolchain(ipxe_dir=copy)
+    assert toolchain_fingerprint(moved) == toolchain_fingerprint(tc)
+    before = {name: toolchain_fingerprint(moved, name) for name in FORMATS}
+    lkrn = bytearray((copy / "ipxe.lkrn").read_bytes())
+    lkrn[-1] ^= 0xFF
+    (copy / "ipxe.lkrn").write_bytes(bytes(lkrn))
+    after = {name: toolchain_fingerprint(moved, name) for name in FORMATS}
+    changed = {name for name in FORMATS if before[name] != after[name]}
+    assert changed == {"iso", "usb", "krn", "lkrn-plain"}
+    assert toolchain_fingerprint(moved) != toolchain_fingerprint(tc)
+
+
+# --- boots ---------------------------------------------------------------------------------
+
+GUEST_URL = "http://10.0.2.100"
+
+
+class _ProofServer(ThreadingHTTPServer):
+    """Test HTTP server on 127.0.0.1: the script each medium chains to, and a kernel."""
+
+    def __init__(self, kernel: bytes) -> None:
+        super().__init__(("127.0.0.1", 0), _ProofHandler)
+        self.kernel = kernel
+        self.requests: list[str] = []
+
+
+class _ProofHandler(BaseHTTPRequestHandler):
+    server: _ProofServer
+
+    def do_GET(self) -> None:
+        self.server.requests.append(self.path)
+        if self.path.startswith("/proof-"):
+            tag = self.path.removeprefix("/proof-")
+            body = (
+                f"#!ipxe\nkernel {GUEST_URL}/vmlinuz console=ttyS0 zosproof={tag}\nboot\n"
+            ).encode()
+        elif self.path == "/vmlinuz":
+            body = self.server.kernel
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass  # keep pytest's output for failures
+
+
+@pytest.fixture(scope="module")
+def proof_server() -> Iterator[_ProofServer]:
+    from artifacts.tests import qemu
+
+    problems = qemu.host_problems()
+    assert not problems, "; ".join(problems)
+    result = subprocess.run(
+        ["bash", str(REPO / "setup" / "test-kernel.sh")],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"setup/test-kernel.sh failed:\n{result.stderr}"
+    server = _ProofServer(Path(result.stdout.strip()).read_bytes())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _grub_rescue_iso(krn: Path, dest: Path, workdir: Path) -> Path:
+    """A BIOS GRUB CD set up exactly as README.txt in the krn tar tells a farmer to."""
+    root = workdir / "root"
+    (root / "boot" / "grub").mkdir(parents=True)
+    with tarfile.open(krn) as tar:
+        tar.extractall(root / "boot", filter="data")
+    readme = (root / "boot" / "zos" / "README.txt").read_text()
+    stanza = re.search(r'^ *menuentry "Zero-OS" \{\n.*?^ *\}$', readme, re.S | re.M)
+    assert stanza, "README.txt has no GRUB menuentry"
+    (root / "boot" / "grub" / "grub.cfg").write_text(
+        "set timeout=0\nset default=0\n" + stanza.group(0) + "\n"
+    )
+    subprocess.run(
+        ["grub-mkrescue", "-d", "/usr/lib/grub/i386-pc", "-o", str(dest), str(root)],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    return dest
+
+
+# (case, format, how the medium is attached, firmware)
+BOOTS = [
+    ("iso-bios-cd", "iso", "Cdrom", "bios"),
+    ("iso-uefi-cd", "iso", "Cdrom", "uefi"),
+    ("iso-bios-usb", "iso", "UsbStick", "bios"),
+    ("iso-uefi-usb", "iso", "UsbStick", "uefi"),
+    ("usb-bios", "usb", "UsbStick", "bios"),
+    ("usb-uefi", "usb", "UsbStick", "uefi"),
+    ("uefimg-uefi-usb", "uefimg", "UsbStick", "uefi"),
+    ("uefimg-uefi-disk", "uefimg", "Disk", "uefi"),
+    ("krn-grub-bios", "krn", "Cdrom", "bios"),
+]
+
+
+@pytest.mark.boot
+@pytest.mark.parametrize(("case", "name", "attach", "firmware"), BOOTS, ids=[b[0] for b in BOOTS])
+def test_image_boots_a_kernel_through_the_embedded_script(
+    tc: Toolchain,
+    proof_server: _ProofServer,
+    tmp_path: Path,
+    case: str,
+    name: str,
+    attach: str,
+    firmware: str,
+) -> None:
+    from artifacts.tests import qemu
+
+    script = f"#!ipxe\ndhcp\nchain {GUEST_URL}/proof-{case}\n".encode()
+    image = tmp_path / f"{case}.{FORMATS[name].extension}"
+    (tmp_path / "work").mkdir()
+    FORMATS[name].build(script, image, tmp_path / "work", tc)
+    if name == "krn":
+        image = _grub_rescue_iso(image, tmp_path / "grub.iso", tmp_path)
+    proof_server.requests.clear()
+    result = qemu.boot(
+        getattr(qemu, attach)(image),
+        firmware=firmware,
+        http_port=proof_server.server_address[1],
+        timeout=240,
+        workdir=tmp_path,
+    )
+    assert f"/proof-{case}" in proof_server.requests
+    assert f"zosproof={case}" in (result.kernel_cmdline or "")
