@@ -5,6 +5,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("provisioning.urls")),
     path("", include("artifacts.urls")),
+    path("", include("portal.urls")),
 ]
 
 handler400 = "provisioning.views.error_400"
