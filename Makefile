@@ -38,3 +38,4 @@ bench:
 	setup/install-packages.sh bench
 	$(MAKE) venv
 	$(PY) bench/ipxe_bench.py
+	$(PY) bench/images_bench.py

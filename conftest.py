@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 REPO = Path(__file__).resolve().parent
 
 
-def test_cache() -> Path:
+def cache_dir() -> Path:
     return Path(os.environ.get("ZOSBOOT_TEST_CACHE", Path.home() / ".cache" / "zosboot-test"))
 
 
@@ -21,7 +21,7 @@ def test_cache() -> Path:
 def ipxe_dir() -> Path:
     """The iPXE binaries, installed on first use into the test cache (or ZOSBOOT_IPXE_DIR)."""
     configured = os.environ.get("ZOSBOOT_IPXE_DIR")
-    target = Path(configured) if configured else test_cache() / "ipxe"
+    target = Path(configured) if configured else cache_dir() / "ipxe"
     result = subprocess.run(
         ["bash", str(REPO / "setup" / "install-ipxe.sh"), str(target)],
         capture_output=True, text=True, timeout=600, check=False,
@@ -71,6 +71,7 @@ def kernel(make_kernel):
 def prod(kernel):
     from provisioning.models import Network
 
-    network = Network.objects.get(slug="prod")
+    # get_or_create: transactional tests flush the networks the data migration made.
+    network, _ = Network.objects.get_or_create(slug="prod", defaults={"name": "Production"})
     network.switch_kernel(kernel)
     return network

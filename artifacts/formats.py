@@ -296,12 +296,12 @@ def _zero_file(path: Path, sectors: int) -> None:
         fh.truncate(sectors * _SECTOR)
 
 
-def _builder(build: BuildFunction) -> BuildFunction:
-    """Wrap a builder: check the script, and turn OS errors into operator messages."""
+def _builder(build: BuildFunction, *, embeds_script: bool = True) -> BuildFunction:
+    """Wrap a builder: check the script it embeds, and turn OS errors into operator messages."""
 
     @functools.wraps(build)
     def wrapper(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> None:
-        if not isinstance(script, bytes) or not script.startswith(b"#!ipxe"):
+        if embeds_script and (not isinstance(script, bytes) or not script.startswith(b"#!ipxe")):
             raise ValueError("an iPXE script must be bytes starting with #!ipxe")
         try:
             build(script, Path(dest), Path(workdir), tc)
@@ -475,7 +475,7 @@ def _plain(attribute: str) -> BuildFunction:
         _place(dest, getattr(tc, attribute))
 
     build.__doc__ = f"Copy of the toolchain's {attribute}, nothing embedded."
-    return _builder(build)
+    return _builder(build, embeds_script=False)
 
 
 def _standalone_efi() -> ModuleType | None:

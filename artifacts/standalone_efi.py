@@ -19,8 +19,11 @@ the shell-style ``'\\''`` escape.
 
 GRUB's ``chainloader`` insists on a firmware device for ``root`` (it becomes iPXE's
 DeviceHandle); the memdisk is none. So the config takes the device GRUB itself was loaded
-from (``$cmdpath``: a disk partition, a CD, or ``(http,...)``/``(tftp,...)`` for network
-boot) and, should that fail, tries every disk GRUB sees.
+from (``$cmdpath``), as the *whole* disk or CD when it was a partition: iPXE looks for
+``autoexec.ipxe`` on the file system of its DeviceHandle, and one found there would run
+instead of our script (seen in QEMU); a whole disk has no file system. When network-booted
+(UEFI HTTP or PXE) ``$cmdpath`` is ``(http,...)``/``(tftp,...)`` and the NIC serves.
+Should all that fail, every device GRUB sees is tried.
 
 Per request this costs one ``grub-mkimage`` run (~20 ms, no compiler, no root, no loop
 mounts, no network) and is reproducible: the tar is written here with fixed metadata and
@@ -83,8 +86,8 @@ _IMAGE_WORD = "ipxe.efi"
 _TIMEOUT = 60.0
 
 # What a script may contain: printable ASCII, tab, CR, LF. GRUB widens each byte to one
-# UCS-2 unit (sign-extending bytes >= 0x80) and iPXE narrows them back, so anything else
-# would not arrive as written; NUL would end the load options early.
+# UCS-2 unit and iPXE narrows them back; UTF-8 text arrives as "?" (seen in QEMU), and NUL
+# would end the load options early.
 _ALLOWED = frozenset(b"\t\n\r" + bytes(range(0x20, 0x7F)))
 # Recovers the script from the config (see :func:`extract_script`).
 _SCRIPT_RE = re.compile(rb"^set zos_script='((?:[^']|'\\'')*)'\n", re.MULTILINE)
@@ -105,10 +108,15 @@ def render_grub_cfg(script: bytes) -> bytes:
     return b"".join([
         b"# zosboot: start iPXE (in this memdisk) and make it run the script below.\n",
         b"set zos_script=", _grub_quote(script), b"\n",
-        # The device GRUB was loaded from, e.g. (hd0,gpt1) from "(hd0,gpt1)/EFI/BOOT".
+        # The device GRUB was loaded from, e.g. (hd0,gpt1) from "(hd0,gpt1)/EFI/BOOT", or
+        # (http,10.0.0.1) when network-booted; a disk or CD goes first without partition.
         b"regexp --set=1:zos_dev '^(\\([^)]*\\))' \"$cmdpath\"\n",
+        b"set zos_roots=\"$zos_dev\"\n",
+        b"if regexp --set=1:zos_disk '^\\(([hc]d[0-9]+)[,)]' \"$cmdpath\"; then\n",
+        b"  set zos_roots=\"($zos_disk) $zos_dev\"\n",
+        b"fi\n",
         b"set zos_started=0\n",
-        b"for zos_root in $zos_dev (*); do\n",
+        b"for zos_root in $zos_roots (*); do\n",
         b"  set root=\"$zos_root\"\n",
         b"  if chainloader (memdisk)/", _IPXE_NAME.encode(), b" ", _IMAGE_WORD.encode(),
         b" \"$zos_script\"; then\n",
@@ -186,7 +194,7 @@ def extract_script(image: bytes) -> bytes:
 
 
 def _resolve(
-    ipxe: Path | str | Toolchain, grub_mkimage: str | None, timeout: float | None
+    ipxe: Path | str | Toolchain, timeout: float | None = None
 ) -> tuple[Path, str | None, float]:
     """iPXE EFI path, grub-mkimage search PATH, timeout, from a dir or a Toolchain.
 
@@ -226,7 +234,7 @@ def build_standalone_efi(
     Raises BuildError with an operator-readable message on any failure.
     """
     check_script(script)
-    ipxe_efi, tool_path, limit = _resolve(ipxe_dir, grub_mkimage, timeout)
+    ipxe_efi, tool_path, limit = _resolve(ipxe_dir, timeout)
     problems = _missing_files(ipxe_efi, Path(grub_dir))
     if problems:
         raise BuildError("; ".join(problems))
@@ -312,7 +320,7 @@ def check_standalone_efi_tools(
 
     Meant for start-up checks, so a missing package shows before a farmer asks.
     """
-    ipxe_efi, tool_path, _ = _resolve(ipxe_dir, grub_mkimage, None)
+    ipxe_efi, tool_path, _ = _resolve(ipxe_dir)
     problems = _missing_files(ipxe_efi, Path(grub_dir))
     try:
         _which_mkimage(grub_mkimage, tool_path)
@@ -333,7 +341,7 @@ def standalone_efi_fingerprint(
     line, e.g. "grub-mkimage (GRUB) 2.06-13+deb12u2"), and STANDALONE_EFI_VERSION. For
     cache keys: an upgraded grub-efi-amd64-bin or ipxe package means new images.
     """
-    ipxe_efi, tool_path, _ = _resolve(ipxe_dir, grub_mkimage, None)
+    ipxe_efi, tool_path, _ = _resolve(ipxe_dir)
     grub_dir = Path(grub_dir)
     digest = hashlib.sha256(f"zosboot standalone efi {STANDALONE_EFI_VERSION}\n".encode())
     digest.update(f"ipxe {_sha256(ipxe_efi)}\n".encode())

@@ -25,6 +25,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
@@ -383,3 +384,22 @@ def host_problems(firmwares: tuple[Firmware, ...] = ("bios", "uefi")) -> list[st
     if "uefi" in firmwares and not OVMF_PATH.is_file():
         problems.append(f"{OVMF_PATH} not found (apt-get install ovmf)")
     return problems
+
+
+def grub_bios_cd(krn: Path, dest: Path, workdir: Path) -> Path:
+    """A BIOS GRUB CD set up exactly as README.txt in the krn tar tells a farmer to."""
+    root = workdir / "root"
+    (root / "boot" / "grub").mkdir(parents=True)
+    with tarfile.open(krn) as tar:
+        tar.extractall(root / "boot", filter="data")
+    readme = (root / "boot" / "zos" / "README.txt").read_text()
+    stanza = re.search(r'^ *menuentry "Zero-OS" \{\n.*?^ *\}$', readme, re.S | re.M)
+    assert stanza, "README.txt has no GRUB menuentry"
+    (root / "boot" / "grub" / "grub.cfg").write_text(
+        "set timeout=0\nset default=0\n" + stanza.group(0) + "\n"
+    )
+    subprocess.run(
+        ["grub-mkrescue", "-d", "/usr/lib/grub/i386-pc", "-o", str(dest), str(root)],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    return dest
