@@ -70,9 +70,9 @@ def find_network(slug: str) -> Network:
         raise BootError(400, "network name must be lower-case letters, digits and '-'")
     network = Network.objects.select_related("kernel").filter(slug=slug).first()
     if network is None:
-        raise BootError(404, f"unknown network '{slug}'")
+        raise BootError(404, f"unknown network: {slug}")
     if not network.active:
-        raise BootError(404, f"network '{slug}' is not active")
+        raise BootError(404, f"network {slug} is not active")
     return network
 
 
@@ -82,14 +82,14 @@ def find_kernel(name: str) -> Kernel:
         raise BootError(400, "kernel name may only use letters, digits and . _ + -")
     kernel = Kernel.objects.filter(name=name).first()
     if kernel is None:
-        raise BootError(404, f"unknown kernel '{name}'")
+        raise BootError(404, f"unknown kernel: {name}")
     return kernel
 
 
 def network_kernel(network: Network) -> Kernel:
     """The kernel the network points at; 503 while it has none (a state ops must fix)."""
     if network.kernel is None:
-        raise BootError(503, f"network '{network.slug}' has no kernel assigned yet")
+        raise BootError(503, f"network {network.slug} has no kernel assigned yet")
     return network.kernel
 
 
@@ -144,7 +144,7 @@ def target_for_node(node: Node) -> BootTarget:
     """The boot target of an approved, enabled node: its farm, network, kernel and args."""
     assert node.farm is not None and node.network is not None
     if not node.network.active:
-        raise BootError(403, f"network '{node.network.slug}' is not active")
+        raise BootError(403, f"network {node.network.slug} is not active")
     if not node.farm.active:
         raise BootError(403, f"farm {node.farm.farmer_id} is disabled on this boot service")
     if node.kernel_override_id:

@@ -39,7 +39,7 @@ def describe_char(char: str) -> str:
     if char in names:
         return names[char]
     if char.isprintable() and char.isascii():
-        return f"'{char}' (U+{ord(char):04X})"
+        return f"{char} (U+{ord(char):04X})"
     return f"U+{ord(char):04X}"
 
 

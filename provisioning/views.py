@@ -139,7 +139,7 @@ def _serve_kernel(request: HttpRequest, kernel: Kernel, network) -> HttpResponse
     try:
         handle = kernel.file.open("rb")
     except (FileNotFoundError, ValueError):
-        return error_response(BootError(503, f"kernel '{kernel.name}' is missing on the server"))
+        return error_response(BootError(503, f"kernel {kernel.name} is missing on the server"))
     if request.method == "HEAD":
         handle.close()
         response = HttpResponse(content_type="application/octet-stream")

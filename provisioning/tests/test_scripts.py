@@ -52,7 +52,7 @@ def test_provision_chain_script_golden():
 
 
 def test_error_script_golden():
-    _golden("error-404.ipxe", render_error_script(404, "unknown network 'x${y}'"))
+    _golden("error-404.ipxe", render_error_script(404, "unknown network: x${y}"))
 
 
 def test_scripts_use_unix_line_endings_and_end_with_one_newline(prod):
