@@ -45,10 +45,26 @@ def _toolchain(ipxe_dir: str) -> Toolchain:
     return Toolchain(ipxe_dir=Path(ipxe_dir))
 
 
+# How long a process trusts a computed toolchain fingerprint. Computing it stats every binary
+# and module a format uses; an upgraded package is noticed within this many seconds.
+FINGERPRINT_TTL_SECONDS = 30.0
+_fingerprints: dict[tuple[Toolchain, str], tuple[float, str]] = {}
+
+
+def fingerprint(tc: Toolchain, format_name: str) -> str:
+    now = time.monotonic()
+    cached = _fingerprints.get((tc, format_name))
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    value = toolchain_fingerprint(tc, format_name)
+    _fingerprints[(tc, format_name)] = (now + FINGERPRINT_TTL_SECONDS, value)
+    return value
+
+
 def cache_key(fmt: Format, script: bytes, tc: Toolchain) -> str:
     """sha256 over everything that changes the bytes: format, tools and binaries, script."""
     digest = hashlib.sha256()
-    for part in (fmt.name.encode(), toolchain_fingerprint(tc, fmt.name).encode(), script):
+    for part in (fmt.name.encode(), fingerprint(tc, fmt.name).encode(), script):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
