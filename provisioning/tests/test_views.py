@@ -223,3 +223,22 @@ def test_kernel_upload_hashes_the_file(db):
     assert kernel.size == 3
     assert kernel.file.name == "k.efi"
     assert Network.objects.filter(kernel=kernel).count() == 0
+
+
+def test_client_address_comes_from_the_proxy_only_when_trusted(client, prod, settings):
+    headers = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 10.0.0.7"}
+    client.get("/ipxe/prod/1", **headers)
+    settings.ZOSBOOT_TRUST_PROXY = True
+    client.get("/ipxe/prod/1", **headers)
+    ips = list(BootEvent.objects.order_by("pk").values_list("client_ip", flat=True))
+    assert ips == ["127.0.0.1", "10.0.0.7"]
+
+
+def test_public_url_check_flags_a_malformed_url(settings):
+    from django.core import checks
+
+    settings.ZOSBOOT_PUBLIC_URL = "ftp://boot.example.org"
+    assert "provisioning.E001" in [m.id for m in checks.run_checks()]
+    settings.ZOSBOOT_PUBLIC_URL = ""
+    settings.ALLOWED_HOSTS = ["*"]
+    assert "provisioning.W001" in [m.id for m in checks.run_checks()]
