@@ -22,7 +22,8 @@ def check_image_toolchain(app_configs, **kwargs):
 @register()
 def check_artifacts_dir(app_configs, **kwargs):
     path = settings.ZOSBOOT_ARTIFACTS_DIR
-    parent = path if path.exists() else path.parent
-    if not os.access(parent, os.W_OK):
+    # The builder creates missing directories: what matters is the nearest one that exists.
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         return [Error(f"ZOSBOOT_ARTIFACTS_DIR={path} is not writable.", id="artifacts.E002")]
     return []
