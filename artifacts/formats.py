@@ -629,7 +629,7 @@ def toolchain_fingerprint(tc: Toolchain, names: str | Iterable[str] | None = Non
     formats = _selected(names)
     digest = hashlib.sha256(f"zosboot builder {BUILDER_VERSION}\n".encode())
     for need in sorted({need for fmt in formats for need in fmt.needs}):
-        digest.update(f"{need} {_file_sha256(getattr(tc, need))}\n".encode())
+        digest.update(f"{need} {file_sha256(getattr(tc, need))}\n".encode())
     for tool in sorted({tool for fmt in formats for tool in fmt.tools}):
         digest.update(f"{tool} {_tool_version(tc, tool)}\n".encode())
     for fmt in formats:
@@ -638,7 +638,8 @@ def toolchain_fingerprint(tc: Toolchain, names: str | Iterable[str] | None = Non
     return digest.hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's content, remembered while its size, mtime and inode stay the same."""
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -687,5 +688,6 @@ __all__ = [
     "Format",
     "Toolchain",
     "check_toolchain",
+    "file_sha256",
     "toolchain_fingerprint",
 ]

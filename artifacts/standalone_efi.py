@@ -46,7 +46,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from artifacts.formats import EPOCH, BuildError, Toolchain
+from artifacts.formats import EPOCH, BuildError, Toolchain, file_sha256
 
 #: Part of the fingerprint: bump it whenever a change here changes the bytes of an image.
 STANDALONE_EFI_VERSION = "1"
@@ -344,28 +344,14 @@ def standalone_efi_fingerprint(
     ipxe_efi, tool_path, _ = _resolve(ipxe_dir)
     grub_dir = Path(grub_dir)
     digest = hashlib.sha256(f"zosboot standalone efi {STANDALONE_EFI_VERSION}\n".encode())
-    digest.update(f"ipxe {_sha256(ipxe_efi)}\n".encode())
-    digest.update(f"moddep {_sha256(grub_dir / 'moddep.lst')}\n".encode())
+    digest.update(f"ipxe {file_sha256(ipxe_efi)}\n".encode())
+    digest.update(f"moddep {file_sha256(grub_dir / 'moddep.lst')}\n".encode())
     modules = _all_modules(grub_dir) if (grub_dir / "moddep.lst").is_file() else []
     for mod in modules:
-        digest.update(f"{mod} {_sha256(grub_dir / f'{mod}.mod')}\n".encode())
+        digest.update(f"{mod} {file_sha256(grub_dir / f'{mod}.mod')}\n".encode())
     found = shutil.which(grub_mkimage or "grub-mkimage", path=tool_path)
     digest.update(f"grub-mkimage {_version(found) if found else 'missing'}\n".encode())
     return digest.hexdigest()
-
-
-def _sha256(path: Path) -> str:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return "missing"
-    return _sha256_cached(str(path), st.st_size, st.st_mtime_ns, st.st_ino)
-
-
-@functools.lru_cache(maxsize=128)
-def _sha256_cached(path: str, size: int, mtime_ns: int, inode: int) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 @functools.lru_cache(maxsize=8)

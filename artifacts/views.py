@@ -9,13 +9,8 @@ from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNot
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
-from provisioning.http import error_response, public_base_url
-from provisioning.scripts import (
-    BootError,
-    render_boot_script,
-    render_provision_chain_script,
-    resolve_target,
-)
+from provisioning.http import boot_script_for, error_response, public_base_url
+from provisioning.scripts import BootError, render_provision_chain_script
 
 from . import builder
 from .formats import FORMATS, BuildError
@@ -56,8 +51,7 @@ def image(
 ) -> HttpResponse:
     """An image with the farm's boot script inside."""
     try:
-        target = resolve_target(net, farm, extra, kernel)
-        script = render_boot_script(target, public_base_url(request))
+        target, script = boot_script_for(request, net, farm, extra, kernel)
     except BootError as error:
         return error_response(error)
     label = "/".join(part for part in (net, farm, extra, kernel) if part is not None)

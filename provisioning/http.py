@@ -9,7 +9,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
 
-from .scripts import BootError, render_error_script
+from .scripts import BootError, BootTarget, render_boot_script, render_error_script, resolve_target
 
 SCRIPT_CONTENT_TYPE = "text/plain; charset=utf-8"
 
@@ -34,6 +34,22 @@ def public_base_url(request: HttpRequest) -> str:
             "set ZOSBOOT_PUBLIC_URL or list the host in DJANGO_ALLOWED_HOSTS",
         )
     return f"{request.scheme}://{host}"
+
+
+def boot_script_for(
+    request: HttpRequest,
+    net: str,
+    farm: str | None = None,
+    extra: str | None = None,
+    kernel: str | None = None,
+) -> tuple[BootTarget, str]:
+    """The target and script of `/<anything>/<net>[/<farm>[/<extra>[/<kernel>]]]`.
+
+    Scripts and images use this one function, so an image holds exactly what `/ipxe/...`
+    serves for the same path. Raises BootError.
+    """
+    target = resolve_target(net, farm, extra, kernel)
+    return target, render_boot_script(target, public_base_url(request))
 
 
 def client_ip(request: HttpRequest) -> str | None:

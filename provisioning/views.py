@@ -9,7 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from . import discovery, history
-from .http import client_ip, error_response, public_base_url, script_response
+from .http import boot_script_for, client_ip, error_response, public_base_url, script_response
 from .models import BootEvent, Kernel, Node
 from .scripts import (
     BootError,
@@ -19,7 +19,6 @@ from .scripts import (
     render_boot_script,
     render_refused_script,
     render_waiting_script,
-    resolve_target,
     target_for_node,
 )
 from .validators import normalise_mac
@@ -36,8 +35,7 @@ def ipxe_script(
 ) -> HttpResponse:
     """`/ipxe/<net>[/<farm>[/<extra>[/<kernel>]]]`: the boot script for a farm."""
     try:
-        target = resolve_target(net, farm, extra, kernel)
-        script = render_boot_script(target, public_base_url(request))
+        target, script = boot_script_for(request, net, farm, extra, kernel)
     except BootError as error:
         return error_response(error)
     history.record(

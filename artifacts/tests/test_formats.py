@@ -46,23 +46,6 @@ MIB = 1024 * 1024
 # --- fixtures ------------------------------------------------------------------------------
 
 
-def _test_cache() -> Path:
-    return Path(os.environ.get("ZOSBOOT_TEST_CACHE", Path.home() / ".cache" / "zosboot-test"))
-
-
-@pytest.fixture(scope="session")
-def ipxe_dir() -> Path:
-    """The iPXE binaries, installed on first use (the installer is a no-op when present)."""
-    configured = os.environ.get("ZOSBOOT_IPXE_DIR")
-    target = Path(configured) if configured else _test_cache() / "ipxe"
-    result = subprocess.run(
-        ["bash", str(REPO / "setup" / "install-ipxe.sh"), str(target)],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, f"setup/install-ipxe.sh failed:\n{result.stderr}"
-    return target
-
-
 @pytest.fixture(scope="session")
 def tc(ipxe_dir: Path) -> Toolchain:
     return Toolchain(ipxe_dir=ipxe_dir)
