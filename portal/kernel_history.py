@@ -1,0 +1,62 @@
+"""Which kernel each network booted when, read from the KernelChange audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Prefetch
+
+from provisioning.models import Kernel, KernelChange, Network
+
+
+@dataclass(frozen=True)
+class Period:
+    """A kernel a network booted, from `start` (None: before the recorded history) to `end`
+    (None: still booting it). `kernel` is None once the kernel file has been deleted."""
+
+    name: str
+    kernel: Kernel | None
+    start: datetime | None
+    end: datetime | None
+
+
+@dataclass(frozen=True)
+class NetworkKernels:
+    network: Network
+    current: Kernel | None
+    since: datetime | None
+    previous: list[Period] = field(default_factory=list)
+
+
+def network_kernels(network: Network) -> NetworkKernels:
+    """The network's current kernel and, newest first, the ones it booted before.
+
+    Expects `kernel_changes` prefetched in ascending order (see :func:`all_network_kernels`).
+    """
+    changes = list(network.kernel_changes.all())
+    periods: list[Period] = []
+    if changes and changes[0].previous_name:
+        first = changes[0]
+        periods.append(Period(first.previous_name, first.previous, None, first.changed_at))
+    for index, change in enumerate(changes):
+        if change.new_name:
+            end = changes[index + 1].changed_at if index + 1 < len(changes) else None
+            periods.append(Period(change.new_name, change.new, change.changed_at, end))
+    since = None
+    if periods and periods[-1].end is None and periods[-1].kernel == network.kernel:
+        since = periods[-1].start
+    previous = [period for period in reversed(periods) if period.end is not None]
+    return NetworkKernels(network, network.kernel, since, previous)
+
+
+def all_network_kernels() -> list[NetworkKernels]:
+    """Every active network's kernels, in three queries whatever the number of networks."""
+    changes = KernelChange.objects.select_related("new", "previous").order_by("changed_at", "pk")
+    networks = (
+        Network.objects.active()
+        .select_related("kernel")
+        .prefetch_related(Prefetch("kernel_changes", queryset=changes))
+        .order_by("slug")
+    )
+    return [network_kernels(network) for network in networks]

@@ -1,0 +1,139 @@
+"""The farmer portal: pick a network and farm, get a boot image; and the kernels page.
+
+`/` works without JavaScript: the form is a GET to `/` and the answer is the same page with
+the preview and the links (or the reasons inline). With JavaScript, portal.js asks
+`/portal/preview` as the farmer types and swaps in the same fragment the page renders.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from provisioning.http import public_base_url
+from provisioning.scripts import BootError, render_boot_script, resolve_target
+from provisioning.validators import NETWORK_SLUG_RE
+
+from . import downloads
+from .forms import BootImageForm, default_network, portal_networks, sentence
+from .kernel_history import all_network_kernels
+
+FIELDS = ("network", "farm", "extra")
+
+
+def _form(request: HttpRequest, networks) -> BootImageForm:
+    if any(name in request.GET for name in FIELDS):
+        return BootImageForm(request.GET)
+    return BootImageForm(initial={"network": default_network(networks)})
+
+
+def _field_messages(form: BootImageForm) -> dict[str, dict[str, str]]:
+    """The one line shown under each field: its error, or what the service knows about it."""
+    messages = {name: {"kind": "", "text": ""} for name in FIELDS}
+    if not form.is_bound:
+        return messages
+    for name in FIELDS:
+        if form.errors.get(name):
+            messages[name] = {"kind": "error", "text": form.errors[name][0]}
+    farm = form.cleaned_data.get("farm")  # cleaned_data exists once form.errors was read
+    if farm is not None:
+        if form.farm_obj is None:
+            text = f"Farm {farm} is not registered here; check the number: nodes join this farm."
+        elif form.farm_name:
+            text = f"Farm {farm}: {form.farm_name}"
+        else:
+            text = f"Farm {farm} is registered on this boot service."
+        messages["farm"] = {"kind": "info", "text": text}
+    return messages
+
+
+def _result(request: HttpRequest, form: BootImageForm) -> dict:
+    """Context of the part below the form: links, script preview, how to write the image."""
+    typed = form.data.get("network", "") if form.is_bound else form.initial.get("network", "")
+    network = typed if NETWORK_SLUG_RE.fullmatch(typed or "") else "NETWORK"
+    placeholders = downloads.placeholders(network)
+    by_key = {link.choice.key: link for link in placeholders}
+    context = {
+        "ready": False,
+        "cards": placeholders,
+        "script": "",
+        "preview_status": "Appears here once the network and farm ID are valid.",
+        "krn_readme": downloads.krn_readme(by_key["krn"].filename),
+        "iso_name": by_key["iso"].filename,
+        "usb_name": by_key["usb"].filename,
+    }
+    if not form.is_bound or not form.is_valid():
+        return context
+    network = form.cleaned_data["network"]
+    farmer_id = form.cleaned_data["farm"]
+    extra = form.cleaned_data["extra"]
+    try:
+        base_url = public_base_url(request)
+        # Exactly what the image views do with the link's segments.
+        target = resolve_target(
+            network, str(farmer_id), downloads.extra_segment(extra) if extra else None
+        )
+        script = render_boot_script(target, base_url)
+    except BootError as error:
+        form.add_error(None, sentence(error.message))
+        return context
+    cards = downloads.links(network, farmer_id, extra)
+    by_key = {link.choice.key: link for link in cards}
+    context.update(
+        ready=True,
+        cards=cards,
+        script=script,
+        preview_status=f"Boot script for network {network}, farm {farmer_id}.",
+        script_url=base_url + by_key["ipxe"].path,
+        krn_readme=downloads.krn_readme(by_key["krn"].filename),
+        iso_name=by_key["iso"].filename,
+        usb_name=by_key["usb"].filename,
+        iso_url=base_url + by_key["iso"].path,
+    )
+    return context
+
+
+@require_safe
+def index(request: HttpRequest) -> HttpResponse:
+    networks = list(portal_networks())
+    form = _form(request, networks)
+    result = _result(request, form)
+    selected = form.data.get("network") if form.is_bound else form.initial.get("network")
+    context = {
+        "form": form,
+        "networks": networks,
+        "selected_network": selected,
+        "field_messages": _field_messages(form),
+        "form_error": form.non_field_errors()[0] if form.non_field_errors() else "",
+        **result,
+    }
+    return render(request, "portal/index.html", context)
+
+
+@never_cache
+@require_safe
+def preview(request: HttpRequest) -> JsonResponse:
+    """What portal.js needs to update the page: the fragment below the form and the lines
+    under each field. Always 200: an invalid form is an answer too."""
+    form = BootImageForm(request.GET)
+    result = _result(request, form)
+    errors = {name: msgs[0] for name, msgs in form.errors.items()}
+    return JsonResponse(
+        {
+            "ready": result["ready"],
+            "errors": errors,
+            "field_messages": _field_messages(form),
+            "form_error": errors.get("__all__", ""),
+            "preview_status": result["preview_status"],
+            "script": result["script"],
+            "html": render_to_string("portal/_result.html", result, request=request),
+        }
+    )
+
+
+@require_safe
+def kernels(request: HttpRequest) -> HttpResponse:
+    return render(request, "portal/kernels.html", {"networks": all_network_kernels()})
