@@ -448,12 +448,12 @@ def build_krn(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> None:
         open(dest, "wb") as raw,
         tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar,
     ):
-        tar.addfile(_tar_info("zos", 0, directory=True))
+        tar.addfile(tar_member("zos", 0, directory=True))
         for name, data in members:
-            tar.addfile(_tar_info(name, len(data)), io.BytesIO(data))
+            tar.addfile(tar_member(name, len(data)), io.BytesIO(data))
 
 
-def _tar_info(name: str, size: int, *, directory: bool = False) -> tarfile.TarInfo:
+def tar_member(name: str, size: int, *, directory: bool = False) -> tarfile.TarInfo:
     """A tar member with nothing from the build host in it: fixed time, owner, mode."""
     info = tarfile.TarInfo(name)
     info.size = size
@@ -689,5 +689,6 @@ __all__ = [
     "Toolchain",
     "check_toolchain",
     "file_sha256",
+    "tar_member",
     "toolchain_fingerprint",
 ]

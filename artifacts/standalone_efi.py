@@ -46,7 +46,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from artifacts.formats import EPOCH, BuildError, Toolchain, file_sha256
+from artifacts.formats import BuildError, Toolchain, file_sha256, tar_member
 
 #: Part of the fingerprint: bump it whenever a change here changes the bytes of an image.
 STANDALONE_EFI_VERSION = "1"
@@ -147,27 +147,15 @@ def check_script(script: bytes) -> None:
         )
 
 
-def _tar_member(name: str, size: int, *, directory: bool = False) -> tarfile.TarInfo:
-    """A tar member with nothing from the build host in it: fixed time, owner, mode."""
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mtime = EPOCH
-    info.uid = info.gid = 0
-    info.uname = info.gname = "root"
-    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
-    info.mode = 0o755 if directory else 0o644
-    return info
-
-
 def make_memdisk(script: bytes, ipxe_efi: bytes) -> bytes:
     """The memdisk tar: ``boot/grub/grub.cfg`` (first, so it is easy to find) + iPXE."""
     cfg = render_grub_cfg(script)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        tar.addfile(_tar_member("boot", 0, directory=True))
-        tar.addfile(_tar_member("boot/grub", 0, directory=True))
-        tar.addfile(_tar_member(_CFG_NAME, len(cfg)), io.BytesIO(cfg))
-        tar.addfile(_tar_member(_IPXE_NAME, len(ipxe_efi)), io.BytesIO(ipxe_efi))
+        tar.addfile(tar_member("boot", 0, directory=True))
+        tar.addfile(tar_member("boot/grub", 0, directory=True))
+        tar.addfile(tar_member(_CFG_NAME, len(cfg)), io.BytesIO(cfg))
+        tar.addfile(tar_member(_IPXE_NAME, len(ipxe_efi)), io.BytesIO(ipxe_efi))
     return buf.getvalue()
 
 

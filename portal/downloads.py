@@ -77,7 +77,7 @@ def target_path(prefix: str, network: str, farmer_id: int, extra: str = "") -> s
 def filename(key: str, network: str, farmer_id: int | str | None) -> str:
     """What the download is saved as, e.g. zos-prod-1234.iso (the script has no file).
 
-    A placeholder such as "FARM" for `farmer_id` names the file before the form is valid.
+    A stand-in such as "FARM" for `farmer_id` names the file before the form is valid.
     """
     if key not in FILENAME_SUFFIX:
         return ""
@@ -95,7 +95,7 @@ def links(network: str, farmer_id: int, extra: str = "") -> list[Link]:
     ]
 
 
-def placeholders(network: str) -> list[Link]:
+def unfilled_links(network: str) -> list[Link]:
     """The cards before the form is valid: no link, a file name showing its shape."""
     return [Link(choice, "", filename(choice.key, network, "FARM")) for choice in CHOICES]
 

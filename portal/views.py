@@ -54,11 +54,11 @@ def _result(request: HttpRequest, form: BootImageForm) -> dict:
     """Context of the part below the form: links, script preview, how to write the image."""
     typed = form.data.get("network", "") if form.is_bound else form.initial.get("network", "")
     network = typed if NETWORK_SLUG_RE.fullmatch(typed or "") else "NETWORK"
-    placeholders = downloads.placeholders(network)
-    by_key = {link.choice.key: link for link in placeholders}
+    unfilled = downloads.unfilled_links(network)
+    by_key = {link.choice.key: link for link in unfilled}
     context = {
         "ready": False,
-        "cards": placeholders,
+        "cards": unfilled,
         "script": "",
         "preview_status": "Appears here once the network and farm ID are valid.",
         "krn_readme": downloads.krn_readme(by_key["krn"].filename),
