@@ -14,11 +14,10 @@ from django.db.models import Max, QuerySet
 
 from provisioning.models import Farm, Network
 from provisioning.scripts import BootError, find_network, network_kernel
-from provisioning.validators import clean_kernel_args, parse_farmer_id, validate_farmer_id
+from provisioning.validators import clean_kernel_args, parse_farmer_id
 
 from .downloads import survives_url
 
-_DIGITS_RE = re.compile(r"[0-9]+")
 # A message starting with a plain word ("farm ID must ...") gets a capital; one starting with a
 # literal ("runmode= is set ...", "';' is not allowed") must keep it as typed.
 _PLAIN_WORD_RE = re.compile(r"[a-z]+(?=[ ,;:])")
@@ -73,9 +72,6 @@ class BootImageForm(forms.Form):
         if not raw:
             raise ValidationError("Enter your farm ID (a number).", code="required")
         try:
-            if _DIGITS_RE.fullmatch(raw) and len(raw) > 10:
-                # parse_farmer_id calls this "not a number"; it is one, just too large.
-                validate_farmer_id(int(raw))
             farmer_id = parse_farmer_id(raw)
         except ValidationError as exc:
             raise ValidationError(sentence(exc.messages[0]), code=exc.error_list[0].code) from None

@@ -21,7 +21,7 @@ RESERVED_KERNEL_ARGS = ("runmode", "farmer_id")
 SLASH_ESCAPE = "___"
 
 FARMER_ID_MAX = 2**32 - 1  # Zero-OS parses the farm ID as an unsigned 32-bit integer.
-_FARMER_ID_RE = re.compile(r"[0-9]{1,10}")
+_FARMER_ID_RE = re.compile(r"[0-9]+")
 
 _MAC_RES = (
     re.compile(r"(?:[0-9a-f]{2}:){5}[0-9a-f]{2}"),
@@ -87,7 +87,9 @@ def parse_farmer_id(raw: str) -> int:
     """A farm ID is 1 to 10 digits and fits Zero-OS's unsigned 32-bit integer, 0 excluded."""
     if not _FARMER_ID_RE.fullmatch(raw):
         raise ValidationError("farm ID must be a number (digits only)", code="not_a_number")
-    value = int(raw)
+    # Length first: a long run of digits is a number, just too large (and int() of thousands
+    # of digits is refused by Python itself).
+    value = int(raw) if len(raw) <= 10 else FARMER_ID_MAX + 1
     if not 1 <= value <= FARMER_ID_MAX:
         raise ValidationError(f"farm ID must be between 1 and {FARMER_ID_MAX}", code="out_of_range")
     return value

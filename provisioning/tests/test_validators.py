@@ -122,3 +122,10 @@ def test_cleaned_args_only_ever_contain_allowed_characters(raw):
 def test_kernel_names_that_could_escape_the_store_are_refused(name):
     with pytest.raises(ValidationError):
         validate_kernel_name(name)
+
+
+@pytest.mark.parametrize("raw", ["99999999999", "9" * 5000])
+def test_long_digit_runs_are_out_of_range_not_not_a_number(raw):
+    with pytest.raises(ValidationError) as info:
+        parse_farmer_id(raw)
+    assert info.value.code == "out_of_range"
