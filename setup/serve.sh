@@ -9,13 +9,11 @@ python=".venv/bin/python"
 data="${ZOSBOOT_DATA_DIR:-$repo/data}"
 mkdir -p "$data"
 
-# A secret that survives restarts, made once, readable by this user only.
-if [[ -z "${DJANGO_SECRET_KEY:-}" ]]; then
-    if [[ ! -s "$data/secret-key" ]]; then
-        (umask 077 && "$python" -c 'import secrets; print(secrets.token_urlsafe(50))' >"$data/secret-key")
-    fi
-    DJANGO_SECRET_KEY="$(cat "$data/secret-key")"
-    export DJANGO_SECRET_KEY
+# A secret that survives restarts, made once, readable by this user only; the settings read
+# it from this file when DJANGO_SECRET_KEY is not set.
+key_file="${ZOSBOOT_SECRET_KEY_FILE:-$data/secret-key}"
+if [[ -z "${DJANGO_SECRET_KEY:-}" && ! -s "$key_file" ]]; then
+    (umask 077 && "$python" -c 'import secrets; print(secrets.token_urlsafe(50))' >"$key_file")
 fi
 
 bind="${ZOSBOOT_BIND:-127.0.0.1:8000}"

@@ -21,13 +21,21 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # Where the service keeps its state by default: SQLite database, built images, iPXE binaries.
 ZOSBOOT_DATA_DIR = Path(env.str("ZOSBOOT_DATA_DIR", default=str(BASE_DIR / "data")))
 
+# The key comes from DJANGO_SECRET_KEY, or from a file only this user can read (`make run`
+# creates data/secret-key once, so manage.py and gunicorn agree on it across restarts).
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+_SECRET_KEY_FILE = Path(
+    env.str("ZOSBOOT_SECRET_KEY_FILE", default=str(ZOSBOOT_DATA_DIR / "secret-key"))
+)
+if not SECRET_KEY and _SECRET_KEY_FILE.is_file():
+    SECRET_KEY = _SECRET_KEY_FILE.read_text().strip()
 if not SECRET_KEY:
     # A generated key is fine for development and for a test run (pytest sets PYTEST_VERSION);
     # in production sessions and signed cookies would not survive a restart, so refuse.
     if not (DEBUG or env.str("PYTEST_VERSION", default="")):
         raise ImproperlyConfigured(
-            "DJANGO_SECRET_KEY is not set. Set it to a long random string "
+            "DJANGO_SECRET_KEY is not set and there is no secret key file "
+            f"({_SECRET_KEY_FILE}). Set it to a long random string "
             "(python3 -c 'import secrets; print(secrets.token_urlsafe(50))'), "
             "or set DJANGO_DEBUG=1 for development."
         )
