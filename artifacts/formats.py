@@ -31,7 +31,7 @@ from pathlib import Path
 from types import ModuleType
 
 #: Part of every cache key: bump it whenever a change here changes the bytes of an image.
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 
 #: The one timestamp every file, directory and volume inside an image carries
 #: (2025-01-01T00:00:00Z), so two builds of the same script are byte-identical.
@@ -39,6 +39,9 @@ EPOCH = 1735689600
 
 #: What the EFI build of iPXE runs at start-up when it finds it next to itself.
 AUTOEXEC = "autoexec.ipxe"
+#: Name of iPXE's licence text (Debian's copyright file) inside every image that ships iPXE
+#: next to other files.
+LICENSE_NAME = "IPXE-LICENSE.txt"
 #: Volume label of every FAT and ISO file system we make (max. 11 characters for FAT).
 VOLUME_LABEL = "ZOSBOOT"
 
@@ -95,6 +98,11 @@ class Toolchain:
     def ipxe_efi(self) -> Path:
         """Debian's full x86-64 EFI build (native drivers + SNP, HTTPS, autoexec.ipxe)."""
         return self.ipxe_dir / "ipxe-amd64.efi"
+
+    @property
+    def ipxe_license(self) -> Path:
+        """Debian's copyright file of the iPXE package: its GPL terms travel with the binaries."""
+        return self.ipxe_dir / "copyright"
 
     @property
     def ipxe_lkrn(self) -> Path:
@@ -327,6 +335,7 @@ def build_iso(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> None:
     _place(tree / "boot" / "ipxe.lkrn", tc.ipxe_lkrn)
     # At the root, so a farmer who opens the ISO sees what it will do.
     _place(tree / "zos.ipxe", script)
+    _place(tree / LICENSE_NAME, tc.ipxe_license)
 
     esp = workdir / "esp"
     _esp_tree(esp, script, tc)
@@ -363,6 +372,7 @@ def build_usb(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> None:
     _esp_tree(tree, script, tc)
     _place(tree / "ipxe.lkrn", tc.ipxe_lkrn)
     _place(tree / "syslinux.cfg", _syslinux_cfg("/ipxe.lkrn", script_path))
+    _place(tree / LICENSE_NAME, tc.ipxe_license)
     mbr_code = _read(tc.syslinux_mbr)[:440]
 
     sizes, dirs = _tree_sizes(tree)
@@ -391,6 +401,7 @@ def build_uefimg(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> Non
     """UEFI disk image: GPT with one EFI System Partition (FAT16) holding iPXE + script."""
     tree = workdir / "esp"
     _esp_tree(tree, script, tc)
+    _place(tree / LICENSE_NAME, tc.ipxe_license)
     sizes, dirs = _tree_sizes(tree)
     sectors = _fat_sectors(sizes, dirs, fat16=True, slack=_FAT_SLACK)
     backup_gpt = 33  # header + 128 entries of 128 bytes at the end of the disk
@@ -413,6 +424,7 @@ Zero-OS network boot for machines that already boot with GRUB or syslinux (BIOS)
 
   zos/ipxe.lkrn   iPXE, a network boot loader that loads like a Linux kernel
   zos/zos.ipxe    the boot script for your farm, which iPXE runs
+  zos/IPXE-LICENSE.txt  iPXE's licence (GPL) and copyright notices
 
 Install, as root:
   tar -xf THIS_FILE.tar -C /boot          (creates /boot/zos/)
@@ -443,6 +455,7 @@ def build_krn(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> None:
         ("zos/README.txt", KRN_README.encode()),
         ("zos/ipxe.lkrn", _read(tc.ipxe_lkrn)),
         ("zos/zos.ipxe", script),
+        (f"zos/{LICENSE_NAME}", _read(tc.ipxe_license)),
     ]
     with (
         open(dest, "wb") as raw,
@@ -525,7 +538,14 @@ FORMATS: dict[str, Format] = {
             content_type="application/x-iso9660-image",
             summary="CD/DVD or BMC virtual media image; also boots when written to a USB stick",
             build=build_iso,
-            needs=("ipxe_lkrn", "ipxe_efi", "isolinux_bin", "isohybrid_mbr", "ldlinux_c32"),
+            needs=(
+                "ipxe_lkrn",
+                "ipxe_efi",
+                "ipxe_license",
+                "isolinux_bin",
+                "isohybrid_mbr",
+                "ldlinux_c32",
+            ),
             tools=("mformat", "mmd", "mcopy", "xorriso"),
         ),
         Format(
@@ -534,7 +554,7 @@ FORMATS: dict[str, Format] = {
             content_type="application/octet-stream",
             summary="USB stick image (write it with dd, Rufus or Etcher); BIOS and UEFI",
             build=build_usb,
-            needs=("ipxe_lkrn", "ipxe_efi", "syslinux_mbr"),
+            needs=("ipxe_lkrn", "ipxe_efi", "ipxe_license", "syslinux_mbr"),
             tools=("sfdisk", "mformat", "mmd", "mcopy", "syslinux"),
         ),
         Format(
@@ -543,7 +563,7 @@ FORMATS: dict[str, Format] = {
             content_type="application/octet-stream",
             summary="UEFI-only disk image (GPT + EFI system partition) for disks or sticks",
             build=build_uefimg,
-            needs=_EFI,
+            needs=("ipxe_efi", "ipxe_license"),
             tools=("sfdisk", "mformat", "mmd", "mcopy"),
         ),
         Format(
@@ -552,7 +572,7 @@ FORMATS: dict[str, Format] = {
             content_type="application/x-tar",
             summary="iPXE kernel + script for an existing GRUB or syslinux (BIOS boot)",
             build=build_krn,
-            needs=_LKRN,
+            needs=("ipxe_lkrn", "ipxe_license"),
         ),
         Format(
             name="uefi",

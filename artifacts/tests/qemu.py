@@ -20,6 +20,7 @@ No Django imports: the module is plain Python so it can be unit tested and reuse
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -277,6 +278,8 @@ class BootResult:
     match: re.Match[str]
     log: str
     seconds: float
+    #: Serial logs of earlier attempts the firmware gave up on (see ``boot``'s ``attempts``).
+    retried: tuple[str, ...] = ()
 
     @property
     def kernel_cmdline(self) -> str | None:
@@ -296,6 +299,7 @@ def boot(
     nic: str = DEFAULT_NIC,
     memory_mb: int = DEFAULT_MEMORY_MB,
     workdir: Path | None = None,
+    attempts: int = 2,
 ) -> BootResult:
     """Boot ``media`` until the serial console matches ``expect``; QEMU is always killed.
 
@@ -304,9 +308,46 @@ def boot(
     (e.g. a script's own error message). Raises :class:`BootTimeout`, :class:`BootFailed`
     or :class:`QemuExited` (all :class:`BootError`, message ending with the log tail).
     The serial log is written to ``workdir`` (a temporary directory if None).
+
+    Only when the *firmware* gives up (``fail`` matched) is the boot tried again, up to
+    ``attempts`` times: under TCG on a loaded machine OVMF now and then enumerates a USB stick
+    after its boot manager has looked, and falls back to its menu. An image that does not
+    boot fails every attempt; the earlier logs are kept in ``BootResult.retried`` and in
+    the error.
     """
     pattern = re.compile(expect) if isinstance(expect, str) else expect
     fail_pattern = re.compile(fail) if isinstance(fail, str) else fail
+    earlier: list[str] = []
+    for attempt in range(1, max(1, attempts) + 1):
+        try:
+            result = _boot_once(
+                media, firmware, http_port, pattern, fail_pattern, timeout, mac, nic,
+                memory_mb, workdir,
+            )  # fmt: skip
+        except BootFailed as exc:
+            earlier.append(exc.log)
+            if attempt >= attempts:
+                first_line = str(exc).split("\n", 1)[0]
+                raise BootFailed(
+                    f"{first_line} (attempt {attempt} of {attempts})", exc.log
+                ) from exc
+            continue
+        return dataclasses.replace(result, retried=tuple(earlier))
+    raise AssertionError("unreachable")
+
+
+def _boot_once(
+    media: Media,
+    firmware: Firmware,
+    http_port: int,
+    pattern: re.Pattern[str],
+    fail_pattern: re.Pattern[str] | None,
+    timeout: float,
+    mac: str,
+    nic: str,
+    memory_mb: int,
+    workdir: Path | None,
+) -> BootResult:
     with tempfile.TemporaryDirectory(prefix="zosboot-qemu-") as tmp:
         log_path = Path(workdir or tmp) / "serial.log"
         log_path.write_bytes(b"")

@@ -29,6 +29,7 @@ from artifacts.formats import (
     EPOCH,
     FORMATS,
     KRN_README,
+    LICENSE_NAME,
     BuildError,
     Toolchain,
     check_toolchain,
@@ -289,7 +290,7 @@ def test_krn_tar_holds_the_kernel_the_script_and_the_documented_stanzas(
     with tarfile.open(images["krn"]) as tar:
         members = tar.getmembers()
         assert [m.name for m in members] == [
-            "zos", "zos/README.txt", "zos/ipxe.lkrn", "zos/zos.ipxe",
+            "zos", "zos/README.txt", "zos/ipxe.lkrn", "zos/zos.ipxe", "zos/IPXE-LICENSE.txt",
         ]  # fmt: skip
         assert all(m.mtime == EPOCH and m.uid == 0 and m.gid == 0 for m in members)
         assert tar.extractfile("zos/zos.ipxe").read() == SCRIPT
@@ -374,6 +375,7 @@ def test_check_toolchain_reports_a_missing_ipxe_binary(tc: Toolchain, tmp_path: 
     partial = tmp_path / "ipxe"
     partial.mkdir()
     shutil.copy(tc.ipxe_efi, partial / tc.ipxe_efi.name)
+    shutil.copy(tc.ipxe_license, partial / tc.ipxe_license.name)
     problems = check_toolchain(Toolchain(ipxe_dir=partial))
     assert problems == [f"{partial / 'ipxe.lkrn'} not found (run setup/install-ipxe.sh)"]
 
@@ -502,3 +504,21 @@ def test_image_boots_a_kernel_through_the_embedded_script(
     )
     assert f"/proof-{case}" in proof_server.requests
     assert f"zosproof={case}" in (result.kernel_cmdline or "")
+
+
+def test_images_that_ship_ipxe_beside_other_files_carry_its_licence(
+    tc: Toolchain, images: dict[str, Path], tmp_path: Path
+) -> None:
+    licence = tc.ipxe_license.read_bytes()
+    assert b"GPL" in licence
+    subprocess.run(
+        ["xorriso", "-osirrox", "on", "-indev", str(images["iso"]),
+         "-extract", f"/{LICENSE_NAME}", str(tmp_path / "iso-licence")],
+        capture_output=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert (tmp_path / "iso-licence").read_bytes() == licence
+    for name in ("usb", "uefimg"):
+        part = f"{images[name]}@@{2048 * 512}"
+        assert mtools("mtype", "-i", part, f"::/{LICENSE_NAME}") == licence
+    with tarfile.open(images["krn"]) as tar:
+        assert tar.extractfile(f"zos/{LICENSE_NAME}").read() == licence

@@ -112,3 +112,41 @@ def test_firmware_gave_up_pattern() -> None:
     assert qemu.FIRMWARE_GAVE_UP.search("No bootable device.  Retrying in 60 seconds.")
     assert qemu.FIRMWARE_GAVE_UP.search('BdsDxe: loading Boot0000 "UiApp" from Fv(7CB8)')
     assert not qemu.FIRMWARE_GAVE_UP.search('BdsDxe: loading Boot0001 "UEFI QEMU HARDDISK"')
+
+
+def test_boot_retries_only_when_the_firmware_gave_up(monkeypatch):
+    calls = []
+    outcomes = [qemu.BootFailed("boot failed: UiApp", "log one"), "ok"]
+
+    def once(*args, **kwargs):
+        calls.append(1)
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return qemu.BootResult(match=re.search("x", "x"), log="log two", seconds=1.0)
+
+    monkeypatch.setattr(qemu, "_boot_once", once)
+    result = qemu.boot(qemu.Cdrom(Path("/x.iso")), http_port=8000)
+    assert len(calls) == 2 and result.retried == ("log one",)
+
+
+def test_an_image_the_firmware_never_boots_fails_after_the_attempts(monkeypatch):
+    def once(*args, **kwargs):
+        raise qemu.BootFailed("boot failed: UiApp", "same log")
+
+    monkeypatch.setattr(qemu, "_boot_once", once)
+    with pytest.raises(qemu.BootFailed, match="attempt 2 of 2"):
+        qemu.boot(qemu.Cdrom(Path("/x.iso")), http_port=8000)
+
+
+def test_timeouts_are_not_retried(monkeypatch):
+    calls = []
+
+    def once(*args, **kwargs):
+        calls.append(1)
+        raise qemu.BootTimeout("no match", "log")
+
+    monkeypatch.setattr(qemu, "_boot_once", once)
+    with pytest.raises(qemu.BootTimeout):
+        qemu.boot(qemu.Cdrom(Path("/x.iso")), http_port=8000)
+    assert len(calls) == 1
