@@ -75,3 +75,16 @@ def prod(kernel):
     network, _ = Network.objects.get_or_create(slug="prod", defaults={"name": "Production"})
     network.switch_kernel(kernel)
     return network
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory):
+    """Tests use a SQLite *file*, like the service does (WAL, busy timeout), not Django's
+    in-memory database, whose shared-cache mode fails concurrent readers at once with
+    "table is locked" instead of letting them wait: the concurrency tests must see what
+    production sees."""
+    from django.conf import settings
+
+    default = settings.DATABASES["default"]
+    if default["ENGINE"] == "django.db.backends.sqlite3":
+        default.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
