@@ -9,7 +9,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNot
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_safe
 
-from provisioning.http import boot_script_for, error_response, public_base_url
+from provisioning.http import boot_script_for, error_response, etag_matches, public_base_url
 from provisioning.scripts import BootError, render_provision_chain_script
 
 from . import builder
@@ -85,7 +85,7 @@ def serve(request: HttpRequest, fmt: str, script: str, stem: str, label: str) ->
         return error_response(BootError(503, f"the image could not be built: {exc}"))
     artifact = result.artifact
     etag = f'"{artifact.sha256}"'
-    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+    if etag_matches(request, etag):
         handle.close()
         response = HttpResponseNotModified()
     elif request.method == "HEAD":

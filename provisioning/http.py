@@ -66,6 +66,11 @@ def client_ip(request: HttpRequest) -> str | None:
         return None
 
 
+def etag_matches(request: HttpRequest, etag: str) -> bool:
+    """Whether the client already holds this version (If-None-Match), for a 304."""
+    return etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
+
+
 def script_response(script: str, status: int = 200) -> HttpResponse:
     return HttpResponse(script, content_type=SCRIPT_CONTENT_TYPE, status=status)
 

@@ -9,7 +9,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from . import discovery, history
-from .http import boot_script_for, client_ip, error_response, public_base_url, script_response
+from .http import (
+    boot_script_for,
+    client_ip,
+    error_response,
+    etag_matches,
+    public_base_url,
+    script_response,
+)
 from .models import BootEvent, Kernel, Node
 from .scripts import (
     BootError,
@@ -130,7 +137,7 @@ def kernel_for_network(request: HttpRequest, net: str) -> HttpResponse:
 
 def _serve_kernel(request: HttpRequest, kernel: Kernel, network) -> HttpResponse:
     etag = f'"{kernel.sha256}"'
-    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+    if etag_matches(request, etag):
         response = HttpResponseNotModified()
         response["ETag"] = etag
         return response

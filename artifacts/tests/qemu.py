@@ -21,6 +21,7 @@ No Django imports: the module is plain Python so it can be unit tested and reuse
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import shutil
@@ -29,6 +30,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -317,13 +319,14 @@ def boot(
     """
     pattern = re.compile(expect) if isinstance(expect, str) else expect
     fail_pattern = re.compile(fail) if isinstance(fail, str) else fail
+    command = functools.partial(
+        qemu_command, media, firmware=firmware, http_port=http_port, mac=mac, nic=nic,
+        memory_mb=memory_mb,
+    )  # fmt: skip
     earlier: list[str] = []
     for attempt in range(1, max(1, attempts) + 1):
         try:
-            result = _boot_once(
-                media, firmware, http_port, pattern, fail_pattern, timeout, mac, nic,
-                memory_mb, workdir,
-            )  # fmt: skip
+            result = _boot_once(command, pattern, fail_pattern, timeout, workdir)
         except BootFailed as exc:
             earlier.append(exc.log)
             if attempt >= attempts:
@@ -337,24 +340,17 @@ def boot(
 
 
 def _boot_once(
-    media: Media,
-    firmware: Firmware,
-    http_port: int,
+    command: Callable[..., list[str]],
     pattern: re.Pattern[str],
     fail_pattern: re.Pattern[str] | None,
     timeout: float,
-    mac: str,
-    nic: str,
-    memory_mb: int,
     workdir: Path | None,
 ) -> BootResult:
+    """One QEMU run; ``command(serial_log=...)`` gives its argument list."""
     with tempfile.TemporaryDirectory(prefix="zosboot-qemu-") as tmp:
         log_path = Path(workdir or tmp) / "serial.log"
         log_path.write_bytes(b"")
-        argv = qemu_command(
-            media, firmware=firmware, http_port=http_port, serial_log=log_path,
-            mac=mac, nic=nic, memory_mb=memory_mb,
-        )  # fmt: skip
+        argv = command(serial_log=log_path)
         stderr_path = Path(tmp) / "qemu.stderr"
         started = time.monotonic()
         with open(stderr_path, "wb") as stderr:
