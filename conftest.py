@@ -40,6 +40,10 @@ def _isolated_dirs(settings, tmp_path, ipxe_dir):
     settings.STATIC_ROOT.mkdir()
     settings.ZOSBOOT_NTP_SERVER = "pool.ntp.org"
     settings.ZOSBOOT_PUBLIC_URL = ""
+    settings.ZOSBOOT_RUN_DIR = tmp_path / "run"
+    settings.ZOSBOOT_FILE_DELIVERY = "django"
+    # Each event in its own request, so a test sees it at once (the batching has its tests).
+    settings.ZOSBOOT_HISTORY_FLUSH_SECONDS = 0
     # Admin logins in tests do not need a slow password hash.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # No collectstatic in tests: serve static files straight from the apps.

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import logging
 
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified
-from django.utils.cache import patch_cache_control
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
-from provisioning.http import boot_script_for, error_response, etag_matches, public_base_url
-from provisioning.scripts import BootError, render_provision_chain_script
+from provisioning.delivery import Download, file_response
+from provisioning.errors import BootError
+from provisioning.http import answers_nodes, boot_script_for, public_base_url
+from provisioning.scripts import render_provision_chain_script
 
-from . import builder
+from . import builder, cache
 from .formats import FORMATS, BuildError
 
 logger = logging.getLogger("zosboot.artifacts")
@@ -41,6 +42,7 @@ def download_name(net: str, farmer_id: int | None) -> str:
 
 
 @require_safe
+@answers_nodes
 def image(
     request: HttpRequest,
     fmt: str,
@@ -50,53 +52,41 @@ def image(
     kernel: str | None = None,
 ) -> HttpResponse:
     """An image with the farm's boot script inside."""
-    try:
-        target, script = boot_script_for(request, net, farm, extra, kernel)
-    except BootError as error:
-        return error_response(error)
+    target, script = boot_script_for(request, net, farm, extra, kernel)
     label = "/".join(part for part in (net, farm, extra, kernel) if part is not None)
     return serve(request, fmt, script, download_name(net, target.farmer_id), label)
 
 
 @require_safe
+@answers_nodes
 def static_image(request: HttpRequest, target: str) -> HttpResponse:
     """`/krn-generic`, `/uefi-generic` (plain iPXE), `/krn-provision`, `/uefi-provision`."""
     fmt, provisions, stem = STATIC_TARGETS[target]
     script = ""
     if provisions:
-        try:
-            script = render_provision_chain_script(public_base_url(request))
-        except BootError as error:
-            return error_response(error)
+        script = render_provision_chain_script(public_base_url(request))
     return serve(request, fmt, script, stem, target)
 
 
+@answers_nodes
 def serve(request: HttpRequest, fmt: str, script: str, stem: str, label: str) -> HttpResponse:
-    """Build or fetch the image, then stream it with its checksum headers."""
+    """Build or fetch the image, then send it with its checksum headers."""
     try:
         result = builder.get_or_build(fmt, script, label=label)
-        handle = result.artifact.path.open("rb")
     except builder.Busy as exc:
-        response = error_response(BootError(503, f"{exc}; try again in a few seconds"))
-        response["Retry-After"] = "5"
-        return response
+        raise BootError(503, f"{exc}; try again in a few seconds", retry_after=5) from None
     except (BuildError, OSError) as exc:
         logger.error("building %s for %s failed: %s", fmt, label, exc)
-        return error_response(BootError(503, f"the image could not be built: {exc}"))
+        raise BootError(503, f"the image could not be built: {exc}") from None
     artifact = result.artifact
-    etag = f'"{artifact.sha256}"'
-    if etag_matches(request, etag):
-        handle.close()
-        response = HttpResponseNotModified()
-    elif request.method == "HEAD":
-        handle.close()
-        response = HttpResponse(content_type=FORMATS[fmt].content_type)
-        response["Content-Length"] = str(artifact.size)
-    else:
-        response = FileResponse(handle, content_type=FORMATS[fmt].content_type)
-    response["Content-Disposition"] = f'attachment; filename="{stem}{FILENAME_SUFFIX[fmt]}"'
-    response["ETag"] = etag
-    response["X-Checksum-Sha256"] = artifact.sha256
-    response["X-Zosboot-Cache"] = "miss" if result.built else "hit"
-    patch_cache_control(response, no_cache=True)
-    return response
+    download = Download(
+        store="artifacts",
+        relative=str(artifact.path.relative_to(cache.root())),
+        size=artifact.size,
+        sha256=artifact.sha256,
+        filename=f"{stem}{FILENAME_SUFFIX[fmt]}",
+        content_type=FORMATS[fmt].content_type,
+    )
+    return file_response(
+        request, download, headers={"X-Zosboot-Cache": "miss" if result.built else "hit"}
+    )

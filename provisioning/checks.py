@@ -40,3 +40,19 @@ def check_kernels_dir(app_configs, **kwargs):
     if path.exists() and not path.is_dir():
         return [Error(f"ZOSBOOT_KERNELS_DIR={path} is not a directory.", id="provisioning.E002")]
     return []
+
+
+@register()
+def check_file_delivery(app_configs, **kwargs):
+    from .delivery import DELIVERIES
+
+    if settings.ZOSBOOT_FILE_DELIVERY not in DELIVERIES:
+        return [
+            Error(
+                f"ZOSBOOT_FILE_DELIVERY={settings.ZOSBOOT_FILE_DELIVERY!r} is not one of "
+                f"{', '.join(DELIVERIES)}.",
+                hint="nginx behind the front server make run starts, django without one.",
+                id="provisioning.E003",
+            )
+        ]
+    return []

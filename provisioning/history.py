@@ -1,11 +1,22 @@
-"""Boot history: one small insert per script or kernel served, pruned by age."""
+"""Boot history: one row per script or kernel served, written in batches, pruned by age.
+
+In a storm every script request would otherwise wait for its own INSERT (and, on SQLite, for
+the one write lock). Each worker instead queues the events and a background thread writes them
+with one bulk INSERT every `ZOSBOOT_HISTORY_FLUSH_SECONDS`; what is queued when the worker
+stops (a graceful shutdown, Ctrl-C) is written on the way out. With the setting at 0 each
+event is written in its request.
+"""
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import threading
 from datetime import timedelta
 
-from django.db import DatabaseError
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -13,6 +24,10 @@ from .http import client_ip
 from .models import BootEvent, Kernel, Network, Node
 
 logger = logging.getLogger("zosboot.history")
+
+# Beyond this many queued events (the database is down), the oldest are dropped and said so.
+MAX_QUEUED = 50_000
+BATCH_SIZE = 500
 
 
 def record(
@@ -26,21 +41,83 @@ def record(
     kernel: Kernel | None = None,
 ) -> None:
     """Record what was served. A failure to record never stops a node from booting."""
+    event = BootEvent(
+        created_at=timezone.now(),
+        kind=kind,
+        client_ip=client_ip(request),
+        network_id=network.pk if network else None,
+        farmer_id=farmer_id,
+        node_id=node.pk if node else None,
+        mac=mac or (node.mac if node else ""),
+        kernel_name=kernel.name if kernel else "",
+        kernel_sha256=kernel.sha256 if kernel else "",
+        user_agent=request.META.get("HTTP_USER_AGENT", "")[:200],
+        path=request.path[:300],
+    )
+    if settings.ZOSBOOT_HISTORY_FLUSH_SECONDS <= 0:
+        _write([event])
+    else:
+        queue.add(event)
+
+
+def flush() -> int:
+    """Write what this worker has queued now; how many events."""
+    return queue.flush()
+
+
+def _write(events: list[BootEvent]) -> None:
     try:
-        BootEvent.objects.create(
-            kind=kind,
-            client_ip=client_ip(request),
-            network=network,
-            farmer_id=farmer_id,
-            node=node,
-            mac=mac or (node.mac if node else ""),
-            kernel_name=kernel.name if kernel else "",
-            kernel_sha256=kernel.sha256 if kernel else "",
-            user_agent=request.META.get("HTTP_USER_AGENT", "")[:200],
-            path=request.path[:300],
-        )
+        BootEvent.objects.bulk_create(events, batch_size=BATCH_SIZE)
     except DatabaseError:
-        logger.exception("could not record boot event for %s", request.path[:300])
+        logger.exception("could not record %d boot event(s)", len(events))
+
+
+class _Queue:
+    """Events waiting for the writer thread of this process."""
+
+    def __init__(self) -> None:
+        self._events: list[BootEvent] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._pid: int | None = None  # the process whose writer thread runs (workers fork)
+
+    def add(self, event: BootEvent) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._start()
+            self._events.append(event)
+            if len(self._events) > MAX_QUEUED:
+                dropped = len(self._events) - MAX_QUEUED
+                del self._events[:dropped]
+                logger.error("boot history queue full: dropped %d old event(s)", dropped)
+
+    def flush(self) -> int:
+        with self._lock:
+            events, self._events = self._events, []
+        if events:
+            _write(events)
+        return len(events)
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._events = []  # a forked child does not write its parent's events twice
+        thread = threading.Thread(target=self._run, name="boot-history", daemon=True)
+        thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(settings.ZOSBOOT_HISTORY_FLUSH_SECONDS)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception:  # the writer must outlive any one failure
+                logger.exception("boot history writer failed")
+            close_old_connections()
+
+
+queue = _Queue()
+# A graceful stop (SIGTERM, Ctrl-C) ends the process normally: write what is left.
+atexit.register(flush)
 
 
 def prune(days: int, *, dry_run: bool = False) -> int:

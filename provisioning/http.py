@@ -3,13 +3,16 @@ and the plain-text responses nodes understand."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port, validate_host
 
-from .scripts import BootError, BootTarget, render_boot_script, render_error_script, resolve_target
+from .errors import BootError
+from .scripts import BootTarget, render_boot_script, render_error_script, resolve_target
 
 SCRIPT_CONTENT_TYPE = "text/plain; charset=utf-8"
 
@@ -66,11 +69,6 @@ def client_ip(request: HttpRequest) -> str | None:
         return None
 
 
-def etag_matches(request: HttpRequest, etag: str) -> bool:
-    """Whether the client already holds this version (If-None-Match), for a 304."""
-    return etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
-
-
 def script_response(script: str, status: int = 200) -> HttpResponse:
     return HttpResponse(script, content_type=SCRIPT_CONTENT_TYPE, status=status)
 
@@ -79,5 +77,18 @@ def error_response(error: BootError) -> HttpResponse:
     """Error bodies are iPXE scripts too, so a console (or curl) shows the reason."""
     response = script_response(render_error_script(error.status, error.message), error.status)
     if error.status == 503:
-        response["Retry-After"] = "60"
+        response["Retry-After"] = str(error.retry_after or 60)
     return response
+
+
+def answers_nodes(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For views nodes call: a BootError raised anywhere below becomes its readable answer."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except BootError as error:
+            return error_response(error)
+
+    return wrapper

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
@@ -150,6 +151,7 @@ class Network(models.Model):
                 note=note,
             )
             Network.objects.filter(pk=self.pk).update(kernel=kernel)
+            ConfigGeneration.bump()
             self.kernel = kernel
         return change
 
@@ -330,3 +332,29 @@ class BootEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.kind} {self.client_ip or '-'}"
+
+
+class ConfigGeneration(models.Model):
+    """A stamp that changes, in the same transaction, with every change to networks, kernels
+    and farms. Workers keep those in memory (`provisioning.lookups`) and compare this one row
+    at each request, so a switch made anywhere is served by every worker and instance at once.
+    """
+
+    ROW = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=ROW)
+    # Random rather than counted: a stamp never comes back after a restore or a rollback, so a
+    # worker can never mistake an old copy for the current one.
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "configuration generation"
+
+    def __str__(self) -> str:
+        return f"{self.value:x}"
+
+    @classmethod
+    def bump(cls) -> None:
+        value = secrets.randbits(62)
+        if not cls.objects.filter(pk=cls.ROW).update(value=value):
+            cls.objects.update_or_create(pk=cls.ROW, defaults={"value": value})

@@ -7,6 +7,7 @@ an iPXE command it was not written with.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -14,7 +15,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template import engines
 
-from .models import Farm, Kernel, Network, Node
+from . import lookups
+from .errors import BootError
+from .models import Kernel, Network, Node
 from .validators import (
     KERNEL_NAME_RE,
     NETWORK_SLUG_RE,
@@ -27,15 +30,6 @@ BASE_KERNEL_ARGS = "nomodeset version=v3"
 PANIC_ARG = "panic=7200"
 
 _UNSAFE_TEXT_RE = re.compile(r"[^A-Za-z0-9 .,:_+\-/()@%=]")
-
-
-class BootError(Exception):
-    """A request that cannot be answered with a boot script; `status` is the HTTP status."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def ipxe_text(value: object) -> str:
@@ -64,11 +58,11 @@ class BootTarget:
         return " ".join(part for part in parts if part)
 
 
-def find_network(slug: str) -> Network:
+def find_network(slug: str, catalog: lookups.Catalog | None = None) -> Network:
     """The active network of that slug, its kernel joined in; BootError 400/404 otherwise."""
     if not NETWORK_SLUG_RE.fullmatch(slug):
-        raise BootError(400, "network name must be lower-case letters, digits and '-'")
-    network = Network.objects.select_related("kernel").filter(slug=slug).first()
+        raise BootError(400, "network names are lower-case letters, digits and dashes")
+    network = (catalog or lookups.current()).network(slug)
     if network is None:
         raise BootError(404, f"unknown network: {slug}")
     if not network.active:
@@ -76,11 +70,11 @@ def find_network(slug: str) -> Network:
     return network
 
 
-def find_kernel(name: str) -> Kernel:
+def find_kernel(name: str, catalog: lookups.Catalog | None = None) -> Kernel:
     """The kernel of that name (looked up, never joined onto a path); BootError 400/404."""
     if not KERNEL_NAME_RE.fullmatch(name):
         raise BootError(400, "kernel name may only use letters, digits and . _ + -")
-    kernel = Kernel.objects.filter(name=name).first()
+    kernel = (catalog or lookups.current()).kernel(name)
     if kernel is None:
         raise BootError(404, f"unknown kernel: {name}")
     return kernel
@@ -93,8 +87,8 @@ def network_kernel(network: Network) -> Kernel:
     return network.kernel
 
 
-def _farm_name(farmer_id: int) -> str:
-    farm = Farm.objects.filter(farmer_id=farmer_id).only("name", "active").first()
+def _farm_name(farmer_id: int, catalog: lookups.Catalog) -> str:
+    farm = catalog.farm(farmer_id)
     if farm is None:
         return ""
     if not farm.active:
@@ -110,7 +104,8 @@ def resolve_target(
     Raises BootError with 400 (malformed), 403 (disabled farm), 404 (unknown) or 503 (the
     network has no kernel yet).
     """
-    network = find_network(net)
+    catalog = lookups.current()
+    network = find_network(net, catalog)
     farmer_id = None
     farm_name = ""
     if farm is not None:
@@ -118,7 +113,7 @@ def resolve_target(
             farmer_id = parse_farmer_id(farm)
         except ValidationError as exc:
             raise BootError(400, exc.messages[0]) from None
-        farm_name = _farm_name(farmer_id)
+        farm_name = _farm_name(farmer_id, catalog)
     extra_args = ""
     if extra is not None:
         try:
@@ -126,7 +121,7 @@ def resolve_target(
         except ValidationError as exc:
             raise BootError(400, exc.messages[0]) from None
     if kernel is not None:
-        chosen = find_kernel(kernel)
+        chosen = find_kernel(kernel, catalog)
         return BootTarget(
             network, chosen, chosen.download_path, farmer_id, extra_args, farm_name=farm_name
         )
@@ -163,13 +158,25 @@ def target_for_node(node: Node) -> BootTarget:
 
 
 def _render(template: str, context: dict) -> str:
-    text = engines["text"].get_template(template).render(context)
+    # A storm asks for the same few scripts over and over: render each distinct one once.
+    return _render_once(template, tuple(sorted(context.items())))
+
+
+@functools.lru_cache(maxsize=2048)
+def _render_once(template: str, context: tuple) -> str:
+    text = engines["text"].get_template(template).render(dict(context))
     # Templates are written for people; the output is what iPXE reads: one command per line.
     lines = [line.rstrip() for line in text.splitlines()]
     return "\n".join(lines).strip("\n") + "\n"
 
 
+# After a failed download a node waits this long times the attempt number, plus its own 0-15 s.
+RETRY_BASE_SECONDS = 5
+
+
 def render_boot_script(target: BootTarget, base_url: str) -> str:
+    kernel_url = base_url + target.kernel_path
+    https = kernel_url.startswith("https:")
     return _render(
         "provisioning/boot.ipxe",
         {
@@ -179,9 +186,13 @@ def render_boot_script(target: BootTarget, base_url: str) -> str:
             "farm_name": ipxe_text(target.farm_name),
             "node_mac": target.node.mac if target.node else "",
             "kernel_name": target.kernel.name,
-            "kernel_url": base_url + target.kernel_path,
+            "kernel_url": kernel_url,
             "cmdline": target.cmdline,
-            "ntp_server": settings.ZOSBOOT_NTP_SERVER,
+            "https": https,
+            # Only HTTPS cares about the clock (certificate dates); plain HTTP does not.
+            "ntp_server": settings.ZOSBOOT_NTP_SERVER if https else "",
+            "download_timeout_ms": settings.ZOSBOOT_DOWNLOAD_IDLE_SECONDS * 1000,
+            "retry_base_seconds": RETRY_BASE_SECONDS,
         },
     )
 
@@ -221,5 +232,8 @@ def render_provision_chain_script(base_url: str) -> str:
     """The generic script of `krn-provision`/`uefi-provision`: each NIC asks /provision/<mac>."""
     return _render(
         "provisioning/provision.ipxe",
-        {"provision_url": f"{base_url}/provision/", "ntp_server": settings.ZOSBOOT_NTP_SERVER},
+        {
+            "provision_url": f"{base_url}/provision/",
+            "ntp_server": settings.ZOSBOOT_NTP_SERVER if base_url.startswith("https:") else "",
+        },
     )

@@ -1,9 +1,10 @@
-"""Keep the kernel store in step with the database."""
+"""Keep the kernel store in step with the database, and the workers' copies of what scripts
+are made of (networks, kernels, farms) in step with both."""
 
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from .models import Kernel
+from .models import ConfigGeneration, Farm, Kernel, Network
 
 
 @receiver(post_delete, sender=Kernel)
@@ -11,3 +12,15 @@ def remove_kernel_file(sender, instance: Kernel, **kwargs) -> None:
     # Only reached when no network or node points at the kernel (PROTECT refuses otherwise).
     if instance.file:
         instance.file.delete(save=False)
+
+
+@receiver(post_save, sender=Network)
+@receiver(post_save, sender=Kernel)
+@receiver(post_save, sender=Farm)
+@receiver(post_delete, sender=Network)
+@receiver(post_delete, sender=Kernel)
+@receiver(post_delete, sender=Farm)
+def configuration_changed(sender, **kwargs) -> None:
+    if kwargs.get("raw"):  # loaddata: the fixture's own rows, nothing else to touch
+        return
+    ConfigGeneration.bump()

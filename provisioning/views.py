@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified
-from django.utils.cache import patch_cache_control
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from . import discovery, history
+from .delivery import Download, file_response
+from .errors import BootError
 from .http import (
+    answers_nodes,
     boot_script_for,
     client_ip,
     error_response,
-    etag_matches,
     public_base_url,
     script_response,
 )
-from .models import BootEvent, Kernel, Node
+from .models import BootEvent, Kernel, Network, Node
 from .scripts import (
-    BootError,
     find_kernel,
     find_network,
     network_kernel,
@@ -33,6 +33,7 @@ from .validators import normalise_mac
 
 @never_cache
 @require_safe
+@answers_nodes
 def ipxe_script(
     request: HttpRequest,
     net: str,
@@ -41,10 +42,7 @@ def ipxe_script(
     kernel: str | None = None,
 ) -> HttpResponse:
     """`/ipxe/<net>[/<farm>[/<extra>[/<kernel>]]]`: the boot script for a farm."""
-    try:
-        target, script = boot_script_for(request, net, farm, extra, kernel)
-    except BootError as error:
-        return error_response(error)
+    target, script = boot_script_for(request, net, farm, extra, kernel)
     history.record(
         request,
         BootEvent.Kind.SCRIPT,
@@ -115,54 +113,35 @@ def provision(request: HttpRequest, mac: str) -> HttpResponse:
 
 
 @require_safe
+@answers_nodes
 def kernel_by_name(request: HttpRequest, name: str) -> HttpResponse:
     """`/kernel/<name>`: a kernel file, looked up by name in the database."""
-    try:
-        kernel = find_kernel(name)
-    except BootError as error:
-        return error_response(error)
-    return _serve_kernel(request, kernel, network=None)
+    return _kernel_response(request, find_kernel(name), network=None)
 
 
 @require_safe
+@answers_nodes
 def kernel_for_network(request: HttpRequest, net: str) -> HttpResponse:
     """`/kernel/net/<net>.efi`: the kernel the network currently points at."""
-    try:
-        network = find_network(net)
-        kernel = network_kernel(network)
-    except BootError as error:
-        return error_response(error)
-    return _serve_kernel(request, kernel, network=network)
+    network = find_network(net)
+    return _kernel_response(request, network_kernel(network), network=network)
 
 
-def _serve_kernel(request: HttpRequest, kernel: Kernel, network) -> HttpResponse:
-    etag = f'"{kernel.sha256}"'
-    if etag_matches(request, etag):
-        response = HttpResponseNotModified()
-        response["ETag"] = etag
-        return response
-    try:
-        handle = kernel.file.open("rb")
-    except (FileNotFoundError, ValueError):
-        return error_response(BootError(503, f"kernel {kernel.name} is missing on the server"))
-    if request.method == "HEAD":
-        handle.close()
-        response = HttpResponse(content_type="application/octet-stream")
-        response["Content-Length"] = str(kernel.size)
-        response["Content-Disposition"] = f'attachment; filename="{kernel.name}"'
-    else:
-        # FileResponse streams in blocks (or hands the file to the server's sendfile).
-        response = FileResponse(
-            handle,
-            as_attachment=True,
-            filename=kernel.name,
-            content_type="application/octet-stream",
-        )
-        history.record(request, BootEvent.Kind.KERNEL, network=network, kernel=kernel)
-    response["ETag"] = etag
-    response["X-Checksum-Sha256"] = kernel.sha256
-    patch_cache_control(response, no_cache=True)
-    return response
+def _kernel_response(request: HttpRequest, kernel: Kernel, network: Network | None):
+    download = Download(
+        store="kernels",
+        relative=kernel.file.name,
+        size=kernel.size,
+        sha256=kernel.sha256,
+        filename=kernel.name,
+    )
+    return file_response(
+        request,
+        download,
+        on_send=lambda: history.record(
+            request, BootEvent.Kind.KERNEL, network=network, kernel=kernel
+        ),
+    )
 
 
 def error_400(request: HttpRequest, exception=None) -> HttpResponse:

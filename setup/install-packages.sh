@@ -4,6 +4,9 @@
 #   setup/install-packages.sh run     what the service needs to serve and build boot images
 #   setup/install-packages.sh test    the above plus what the test suite needs (QEMU, Chromium)
 #   setup/install-packages.sh bench   the above plus wrk, the load generator of bench/
+#
+# Packages that ship a service (nginx) are installed without starting it: zosboot runs its own
+# nginx on its own config (setup/serve.sh) and leaves the system's untouched.
 set -euo pipefail
 
 mode="${1:-run}"
@@ -11,6 +14,7 @@ mode="${1:-run}"
 # Python and the tools the image builder runs at request time.
 RUN_PACKAGES=(
     python3 python3-venv python3-pip ca-certificates
+    nginx acl
     mtools dosfstools fdisk xorriso
     syslinux syslinux-common isolinux syslinux-utils
     grub-efi-amd64-bin grub-common
@@ -44,5 +48,12 @@ if [[ $EUID -ne 0 ]]; then
 fi
 echo "install-packages: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# policy-rc.d answering 101 tells Debian's maintainer scripts not to start any service.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null

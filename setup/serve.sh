@@ -1,36 +1,136 @@
 #!/usr/bin/env bash
-# Prepare the embedded default install (SQLite, bundled defaults) and serve it with gunicorn.
-# Called by `make run`; every step is idempotent.
+# Prepare the embedded default install (SQLite, bundled defaults) and serve it: nginx on
+# ZOSBOOT_BIND in front of gunicorn, nginx sending kernel and image bytes itself.
+# Called by `make run`; every step is idempotent. Ctrl-C or SIGTERM stops both servers.
+#
+#   ZOSBOOT_FILE_DELIVERY=nginx   (default) nginx on ZOSBOOT_BIND, gunicorn on a unix socket
+#   ZOSBOOT_FILE_DELIVERY=django  gunicorn alone on ZOSBOOT_BIND, streams capped and shed
+#
+# Started as root, the servers' workers run as the unprivileged user ZOSBOOT_USER (default
+# zosboot, created if missing), which owns the data directory and the kernel store.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
-python=".venv/bin/python"
-data="${ZOSBOOT_DATA_DIR:-$repo/data}"
-mkdir -p "$data"
+python="$repo/.venv/bin/python"
+log() { echo "serve: $*" >&2; }
+die() {
+    log "$*"
+    exit 1
+}
 
-# A secret that survives restarts, made once, readable by this user only; the settings read
+data="$(realpath -m "${ZOSBOOT_DATA_DIR:-$repo/data}")"
+kernels="$(realpath -m "${ZOSBOOT_KERNELS_DIR:-$repo/kernels}")"
+run_dir="$(realpath -m "${ZOSBOOT_RUN_DIR:-$data/run}")"
+bind="${ZOSBOOT_BIND:-127.0.0.1:8000}"
+delivery="${ZOSBOOT_FILE_DELIVERY:-nginx}"
+threads="${ZOSBOOT_THREADS:-8}"
+workers="${ZOSBOOT_WORKERS:-$(($(nproc) * 2 + 1))}"
+export ZOSBOOT_DATA_DIR="$data" ZOSBOOT_KERNELS_DIR="$kernels" ZOSBOOT_RUN_DIR="$run_dir"
+export ZOSBOOT_FILE_DELIVERY="$delivery" ZOSBOOT_THREADS="$threads"
+case "$delivery" in
+    nginx | django) ;;
+    *) die "ZOSBOOT_FILE_DELIVERY must be nginx or django, not '$delivery'" ;;
+esac
+mkdir -p "$data" "$kernels" "$run_dir"
+
+# A secret that survives restarts, made once, readable by the service only; the settings read
 # it from this file when DJANGO_SECRET_KEY is not set.
 key_file="${ZOSBOOT_SECRET_KEY_FILE:-$data/secret-key}"
 if [[ -z "${DJANGO_SECRET_KEY:-}" && ! -s "$key_file" ]]; then
     (umask 077 && "$python" -c 'import secrets; print(secrets.token_urlsafe(50))' >"$key_file")
 fi
 
-bind="${ZOSBOOT_BIND:-127.0.0.1:8000}"
-"$python" manage.py migrate --noinput -v0
-"$python" manage.py collectstatic --noinput -v0
-"$python" manage.py check --fail-level ERROR -v0
-if "$python" manage.py help prebuild_artifacts >/dev/null 2>&1; then
-    "$python" manage.py prebuild_artifacts
+# --- who the servers run as ------------------------------------------------------------------
+as_service=()
+user=""
+if [[ $EUID -eq 0 ]]; then
+    user="${ZOSBOOT_USER:-zosboot}"
+    if ! id -u "$user" >/dev/null 2>&1; then
+        log "creating the system user $user"
+        useradd --system --user-group --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin "$user"
+    fi
+    as_service=(runuser -u "$user" --)
+    # What the service writes is its own.
+    chown -R "$user:" "$data" "$kernels" "$run_dir"
+    [[ -e $key_file ]] && chown "$user:" "$key_file"
+    # What it reads must be reachable: grant the user passage (x only, by ACL) through any
+    # directory on the way that shuts it out, e.g. a clone under /root (mode 700).
+    reach() {
+        local path="$1" dir=""
+        local -a parts
+        IFS=/ read -ra parts <<<"${path#/}"
+        for part in "${parts[@]}"; do
+            dir="$dir/$part"
+            [[ -d $dir ]] || break
+            if ! runuser -u "$user" -- test -x "$dir"; then
+                log "letting $user pass through $dir (setfacl u:$user:x)"
+                setfacl -m "u:$user:x" "$dir"
+            fi
+        done
+    }
+    for path in "$repo" "$(readlink -f "$python")" "$kernels" "$data" \
+        "${ZOSBOOT_IPXE_DIR:-$data/ipxe}" "${ZOSBOOT_ARTIFACTS_DIR:-$data/artifacts}"; do
+        reach "$(dirname "$(realpath -m "$path")")"
+    done
+    runuser -u "$user" -- test -r "$repo/manage.py" ||
+        die "$user cannot read $repo; clone zosboot where other users may read it (e.g. /srv)"
+fi
+manage() { "${as_service[@]}" "$python" manage.py "$@"; }
+
+manage migrate --noinput -v0
+manage collectstatic --noinput -v0
+manage check --fail-level ERROR -v0
+if [[ ${ZOSBOOT_PREBUILD:-1} == 1 ]]; then
+    manage prebuild_artifacts
+fi
+
+# --- the servers -------------------------------------------------------------------------------
+gunicorn=(
+    "$repo/.venv/bin/gunicorn" zosboot.wsgi
+    --worker-class gthread --workers "$workers" --threads "$threads"
+    --access-logfile - --graceful-timeout 20
+    --forwarded-allow-ips "${ZOSBOOT_FORWARDED_ALLOW_IPS:-127.0.0.1}"
+)
+[[ -n $user ]] && gunicorn+=(--user "$user" --group "$user")
+pids=()
+stop() {
+    trap - INT TERM
+    log "stopping"
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait
+    exit 0
+}
+trap stop INT TERM
+
+if [[ $delivery == nginx ]]; then
+    socket="$run_dir/gunicorn.sock"
+    rm -f "$socket"
+    export ZOSBOOT_TRUST_PROXY="${ZOSBOOT_TRUST_PROXY:-1}"
+    conf="$(manage nginx_config --embedded --listen "$bind" --upstream "unix:$socket" \
+        ${user:+--user "$user"})"
+    nginx -t -q -e "$data/log/nginx-error.log" -c "$conf" -p "$run_dir" ||
+        die "nginx refused the generated config $conf"
+    "${gunicorn[@]}" --bind "unix:$socket" &
+    pids+=($!)
+    nginx -e "$data/log/nginx-error.log" -c "$conf" -p "$run_dir" &
+    pids+=($!)
+else
+    "${gunicorn[@]}" --bind "$bind" &
+    pids+=($!)
 fi
 
 cat <<MSG
-zosboot is starting on http://$bind/
+zosboot is serving on http://$bind/ ($delivery sends kernels and images; Ctrl-C stops)
   admin user:     .venv/bin/python manage.py createsuperuser   (then open http://$bind/admin/)
   add a kernel:   .venv/bin/python manage.py import_kernel FILE --network prod
 MSG
-exec .venv/bin/gunicorn zosboot.wsgi \
-    --bind "$bind" \
-    --workers "${ZOSBOOT_WORKERS:-$(( $(nproc) * 2 + 1 ))}" \
-    --access-logfile - \
-    --forwarded-allow-ips "${ZOSBOOT_FORWARDED_ALLOW_IPS:-127.0.0.1}"
+# Either server ending ends both.
+set +e
+wait -n
+status=$?
+log "a server stopped (status $status); stopping the other"
+for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+wait
+exit "$status"

@@ -188,3 +188,18 @@ ZOSBOOT_ARTIFACTS_MAX_BYTES = env.int("ZOSBOOT_ARTIFACTS_MAX_BYTES", default=2 *
 ZOSBOOT_MAX_CONCURRENT_BUILDS = env.int("ZOSBOOT_MAX_CONCURRENT_BUILDS", default=2)
 # How long a request waits for a free build slot before answering 503 + Retry-After.
 ZOSBOOT_BUILD_WAIT_SECONDS = env.float("ZOSBOOT_BUILD_WAIT_SECONDS", default=20.0)
+
+# --- file delivery (kernels and images) -----------------------------------------------
+# "nginx": Django decides and answers X-Accel-Redirect; the front server sends the bytes (what
+# `make run` sets up). "django": Django streams files itself (development, no front server).
+ZOSBOOT_FILE_DELIVERY = env.str("ZOSBOOT_FILE_DELIVERY", default="django")
+# Sockets, pid files and the stream slots of Django delivery.
+ZOSBOOT_RUN_DIR = Path(env.str("ZOSBOOT_RUN_DIR", default=str(ZOSBOOT_DATA_DIR / "run")))
+# Django delivery: files streamed at once by all workers together; more get 503 + Retry-After.
+ZOSBOOT_MAX_STREAMS = env.int("ZOSBOOT_MAX_STREAMS", default=16)
+# gunicorn threads per worker; in Django delivery each worker keeps two of them for scripts.
+ZOSBOOT_THREADS = env.int("ZOSBOOT_THREADS", default=8)
+# The boot script gives up a download after this many seconds without a byte (then retries).
+ZOSBOOT_DOWNLOAD_IDLE_SECONDS = env.int("ZOSBOOT_DOWNLOAD_IDLE_SECONDS", default=60)
+# Boot history is written in batches this often (seconds) by each worker; 0: in the request.
+ZOSBOOT_HISTORY_FLUSH_SECONDS = env.float("ZOSBOOT_HISTORY_FLUSH_SECONDS", default=1.0)

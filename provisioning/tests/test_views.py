@@ -17,7 +17,7 @@ def test_ipxe_script_for_network_and_farm(client, prod):
     script = response.content.decode()
     assert script.startswith("#!ipxe\n")
     assert (
-        "imgfetch --name zos http://testserver/kernel/net/prod.efi "
+        "imgfetch --timeout 60000 --name zos http://testserver/kernel/net/prod.efi "
         "nomodeset version=v3 runmode=prod panic=7200 farmer_id=1234 && goto start ||\n"
     ) in script
     assert "imgexec zos" in script

@@ -1,0 +1,215 @@
+"""How file bytes (kernels, built images) leave the service.
+
+Django makes every decision (lookup, validation, ETag/304, checksum header, boot history); the
+bytes leave by one of two ways, chosen by `ZOSBOOT_FILE_DELIVERY`:
+
+- `nginx`: an empty answer with `X-Accel-Redirect` into an `internal` location of the front
+  server, which sends the file with sendfile. No Python worker is held while a node reads a
+  100 MB kernel at 1 MB/s, so a boot storm costs the workers one short request per download.
+- `django`: Django streams the file itself (development, tests, no front server). A download
+  then holds a worker thread for its whole length, so the number of concurrent streams is
+  capped across all workers (`ZOSBOOT_MAX_STREAMS`), and each worker keeps threads free for
+  scripts. Beyond the cap the answer is 503 with a jittered `Retry-After`: iPXE waits and
+  retries by itself, so shedding delays a boot but never fails it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import io
+import os
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.utils.cache import patch_cache_control
+
+from .errors import BootError
+
+# The front server's internal locations: `<prefix><store>/<path in the store>`. They are
+# `internal` in the nginx config, so no client can name a file directly.
+INTERNAL_PREFIX = "/_zosboot/internal/"
+STORES = ("kernels", "artifacts")
+
+NGINX = "nginx"
+DJANGO = "django"
+DELIVERIES = (NGINX, DJANGO)
+
+# How long a shed download is told to wait: a few seconds, spread so that the nodes shed
+# together do not all come back together.
+RETRY_AFTER_SECONDS = (2, 7)
+
+
+@dataclass(frozen=True)
+class Download:
+    """One file to send: where it is, under which store, and what the client is told."""
+
+    store: str
+    relative: str
+    size: int
+    sha256: str
+    filename: str
+    content_type: str = "application/octet-stream"
+
+    @property
+    def path(self) -> Path:
+        return store_root(self.store) / self.relative
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.sha256}"'
+
+
+def store_root(store: str) -> Path:
+    if store == "kernels":
+        return Path(settings.ZOSBOOT_KERNELS_DIR)
+    if store == "artifacts":
+        return Path(settings.ZOSBOOT_ARTIFACTS_DIR)
+    raise ValueError(f"unknown file store: {store}")
+
+
+def etag_matches(request: HttpRequest, etag: str) -> bool:
+    """Whether the client already holds this version (If-None-Match), for a 304."""
+    header = request.headers.get("If-None-Match", "")
+    return header.strip() == "*" or etag in [tag.strip() for tag in header.split(",")]
+
+
+def file_response(
+    request: HttpRequest,
+    download: Download,
+    *,
+    on_send: Callable[[], None] | None = None,
+    headers: dict[str, str] | None = None,
+) -> HttpResponse:
+    """The answer to GET/HEAD of a file: 304, the headers alone, or the bytes.
+
+    `on_send` runs when the bytes of a GET are about to leave (the boot history's kernel
+    event), not for HEAD or 304. Raises BootError 503 when the file is missing or, in Django
+    delivery, when every stream slot is taken.
+    """
+    if etag_matches(request, download.etag):
+        response = HttpResponseNotModified()
+    else:
+        if not download.path.is_file():
+            raise BootError(503, f"{download.filename} is missing on the server")
+        if settings.ZOSBOOT_FILE_DELIVERY == NGINX:
+            response = HttpResponse(content_type=download.content_type)
+            response["X-Accel-Redirect"] = quote(
+                f"{INTERNAL_PREFIX}{download.store}/{download.relative}"
+            )
+        elif request.method == "HEAD":
+            response = HttpResponse(content_type=download.content_type)
+            response["Content-Length"] = str(download.size)
+        else:
+            response = FileResponse(_open_in_slot(download), content_type=download.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{download.filename}"'
+        response["X-Checksum-Sha256"] = download.sha256
+        if on_send is not None and request.method == "GET":
+            on_send()
+    response["ETag"] = download.etag
+    for name, value in (headers or {}).items():
+        response[name] = value
+    patch_cache_control(response, no_cache=True)
+    return response
+
+
+def _open_in_slot(download: Download) -> _SlotFile:
+    slot = streams.acquire()
+    if slot is None:
+        wait = random.randint(*RETRY_AFTER_SECONDS)  # noqa: S311 (spreading retries, not secrets)
+        raise BootError(
+            503,
+            f"the service is sending kernels to many nodes right now; retrying in {wait} seconds",
+            retry_after=wait,
+        )
+    try:
+        return _SlotFile(download.path, slot.release)
+    except OSError:
+        slot.release()
+        raise BootError(503, f"{download.filename} could not be read on the server") from None
+
+
+class _SlotFile(io.FileIO):
+    """The file being streamed; closing it (the server does, at the end or on a broken
+    connection) frees its stream slot. A real file, so the server can still use sendfile."""
+
+    def __init__(self, path: Path, release: Callable[[], None]) -> None:
+        super().__init__(path, "rb")
+        self._release: Callable[[], None] | None = release
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            release, self._release = self._release, None
+            if release is not None:
+                release()
+
+
+class _Slot:
+    def __init__(self, fd: int, local: threading.Semaphore) -> None:
+        self._fd: int | None = fd
+        self._local = local
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        with self._lock:
+            if self._fd is None:
+                return
+            fd, self._fd = self._fd, None
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+        self._local.release()
+
+
+class StreamSlots:
+    """At most `ZOSBOOT_MAX_STREAMS` files streamed at once by all workers together (one
+    `flock`ed file per slot under `ZOSBOOT_RUN_DIR`, so a crashed worker's slots free
+    themselves), and at most `ZOSBOOT_THREADS - 2` per worker, so each worker always has
+    threads left for boot scripts."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._local: threading.Semaphore | None = None
+        self._local_size = 0
+
+    def _local_semaphore(self) -> threading.Semaphore:
+        size = max(1, settings.ZOSBOOT_THREADS - 2)
+        with self._guard:
+            if self._local is None or self._local_size != size:
+                self._local, self._local_size = threading.BoundedSemaphore(size), size
+            return self._local
+
+    def acquire(self) -> _Slot | None:
+        """A free slot, or None at once when there is none (never waits)."""
+        local = self._local_semaphore()
+        if not local.acquire(blocking=False):
+            return None
+        directory = Path(settings.ZOSBOOT_RUN_DIR) / "streams"
+        directory.mkdir(parents=True, exist_ok=True)
+        indexes = list(range(max(1, settings.ZOSBOOT_MAX_STREAMS)))
+        random.shuffle(indexes)  # spread workers over the slots instead of all probing slot 0
+        for index in indexes:
+            fd = os.open(directory / f"slot-{index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    continue
+                local.release()
+                raise
+            return _Slot(fd, local)
+        local.release()
+        return None
+
+
+streams = StreamSlots()

@@ -1,0 +1,14 @@
+"""The one error a node-facing request ends in when it cannot be answered as asked."""
+
+from __future__ import annotations
+
+
+class BootError(Exception):
+    """A request that cannot be answered with a boot script or file; `status` is the HTTP
+    status, `message` what the console shows, `retry_after` (seconds) goes with a 503."""
+
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after

@@ -1,0 +1,89 @@
+"""Networks, kernels and farms as the script path reads them: from the worker's memory.
+
+A boot storm asks the same few questions thousands of times (which kernel does `prod` boot? is
+farm 1234 active?). Each worker keeps the answers and, once per request, reads the one-row
+configuration generation (`ConfigGeneration`), which every change to networks, kernels and
+farms replaces in its own transaction. When it moved, the worker drops its copy, so a kernel
+switch is served by every worker and every instance at the very next request.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from django.db import connection
+
+from .models import ConfigGeneration, Farm, Kernel, Network
+
+# Kernels and farms are looked up by what clients send; bound what made-up names can fill.
+MAX_REMEMBERED = 4096
+
+
+@dataclass
+class Catalog:
+    """One worker's copy, valid for one configuration generation."""
+
+    generation: int | None
+    networks: dict[str, Network]
+    kernels: dict[str, Kernel | None] = field(default_factory=dict)
+    farms: dict[int, Farm | None] = field(default_factory=dict)
+
+    def network(self, slug: str) -> Network | None:
+        """The network of that slug (active or not), its kernel joined in."""
+        return self.networks.get(slug)
+
+    def kernel(self, name: str) -> Kernel | None:
+        if name not in self.kernels:
+            _remember(self.kernels, name, Kernel.objects.filter(name=name).first())
+        return self.kernels[name]
+
+    def farm(self, farmer_id: int) -> Farm | None:
+        if farmer_id not in self.farms:
+            found = Farm.objects.filter(farmer_id=farmer_id).only("farmer_id", "name", "active")
+            _remember(self.farms, farmer_id, found.first())
+        return self.farms[farmer_id]
+
+
+_lock = threading.Lock()
+_catalog: Catalog | None = None
+
+
+def _generation() -> int | None:
+    # A plain cursor: this runs on every script request, and the ORM would compile the same
+    # query each time.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT value FROM {ConfigGeneration._meta.db_table} WHERE id = %s",  # noqa: S608
+            [ConfigGeneration.ROW],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def current() -> Catalog:
+    """This worker's copy, reloaded first if the configuration changed since it was made.
+    Call it once per request and ask the returned catalog."""
+    global _catalog
+    generation = _generation()
+    catalog = _catalog
+    if catalog is not None and catalog.generation == generation:
+        return catalog
+    with _lock:
+        # Read after the generation: a change committed in between makes the next request
+        # reload again, never keeps a stale copy.
+        networks = {n.slug: n for n in Network.objects.select_related("kernel")}
+        _catalog = catalog = Catalog(generation, networks)
+    return catalog
+
+
+def _remember(table: dict, key, value) -> None:
+    if len(table) >= MAX_REMEMBERED:
+        table.clear()
+    table[key] = value
+
+
+def forget() -> None:
+    """Drop this worker's copy (tests; the generation check makes it unnecessary otherwise)."""
+    global _catalog
+    _catalog = None
