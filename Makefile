@@ -38,4 +38,5 @@ bench:
 	setup/install-packages.sh bench
 	$(MAKE) venv
 	$(PY) bench/ipxe_bench.py
+	$(PY) bench/storm.py
 	$(PY) bench/images_bench.py

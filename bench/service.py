@@ -1,14 +1,17 @@
-"""A throw-away zosboot under gunicorn on 127.0.0.1, for the benchmarks in this directory.
+"""Throw-away zosboot servers on 127.0.0.1 for the benchmarks in this directory.
 
-Scratch SQLite database, kernel store and image cache in a temporary directory; one fake
-kernel on `prod`. Loopback only; the server is stopped when the block ends.
+- `scratch_service`: gunicorn alone, one fake kernel on `prod`.
+- `stack`: the service exactly as `make run` starts it (setup/serve.sh: nginx in front of
+  gunicorn, or gunicorn alone in Django delivery), the same runner the stack tests use.
+
+Scratch SQLite database, kernel store and image cache in a temporary directory. Loopback only;
+the servers are stopped when the block ends.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +23,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+sys.path.insert(0, str(REPO))
+
+from provisioning.tests.stack import Stack, free_port, running_stack  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -39,17 +45,12 @@ class Service:
         return self.manage("shell", "--no-imports", "-c", code).strip()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_up(url: str, timeout: float = 30) -> None:
+def wait_until_up(url: str, timeout: float = 30, method: str = "GET") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
+            request = urllib.request.Request(url, method=method)  # noqa: S310 (loopback)
+            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
                 if response.status == 200:
                     return
         except OSError:
@@ -61,7 +62,7 @@ def _wait_until_up(url: str, timeout: float = 30) -> None:
 def scratch_service(workers: int, **extra_env: str) -> Iterator[Service]:
     with tempfile.TemporaryDirectory(prefix="zosboot-bench-") as scratch:
         root = Path(scratch)
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "DJANGO_SECRET_KEY": "bench-only-secret-key-not-for-production-use-0123456789",
@@ -85,8 +86,16 @@ def scratch_service(workers: int, **extra_env: str) -> Iterator[Service]:
             env=env, cwd=REPO,
         )  # fmt: skip
         try:
-            _wait_until_up(f"{service.url}/ipxe/prod")
+            wait_until_up(f"{service.url}/ipxe/prod")
             yield service
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def stack(root: Path, **settings: str) -> Iterator[Stack]:
+    """setup/serve.sh in `root` (nginx delivery unless settings say otherwise)."""
+    ipxe_dir = Path(os.environ.get("ZOSBOOT_IPXE_DIR", REPO / "data" / "ipxe"))
+    with running_stack(root, ipxe_dir, **settings) as service:
+        yield service

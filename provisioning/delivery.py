@@ -19,6 +19,7 @@ import contextlib
 import errno
 import fcntl
 import io
+import logging
 import os
 import random
 import threading
@@ -32,6 +33,8 @@ from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNot
 from django.utils.cache import patch_cache_control
 
 from .errors import BootError
+
+logger = logging.getLogger("zosboot.delivery")
 
 # The front server's internal locations: `<prefix><store>/<path in the store>`. They are
 # `internal` in the nginx config, so no client can name a file directly.
@@ -98,6 +101,7 @@ def file_response(
         response = HttpResponseNotModified()
     else:
         if not download.path.is_file():
+            logger.error("%s is missing: %s", download.filename, download.path)
             raise BootError(503, f"{download.filename} is missing on the server")
         if settings.ZOSBOOT_FILE_DELIVERY == NGINX:
             response = HttpResponse(content_type=download.content_type)
@@ -131,8 +135,9 @@ def _open_in_slot(download: Download) -> _SlotFile:
         )
     try:
         return _SlotFile(download.path, slot.release)
-    except OSError:
+    except OSError as exc:
         slot.release()
+        logger.error("cannot read %s: %s", download.path, exc)
         raise BootError(503, f"{download.filename} could not be read on the server") from None
 
 

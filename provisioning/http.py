@@ -78,6 +78,10 @@ def error_response(error: BootError) -> HttpResponse:
     response = script_response(render_error_script(error.status, error.message), error.status)
     if error.status == 503:
         response["Retry-After"] = str(error.retry_after or 60)
+    # A deliberate answer, not a failure: Django's request log would report every shed
+    # download of a storm as an error. Problems worth an operator's eye are logged where
+    # they are found.
+    response._has_been_logged = True
     return response
 
 

@@ -244,10 +244,20 @@ def qemu_command(
     mac: str = DEFAULT_MAC,
     nic: str = DEFAULT_NIC,
     memory_mb: int = DEFAULT_MEMORY_MB,
+    dead_nics: tuple[str, ...] = (),
 ) -> list[str]:
-    """Build the full QEMU argv (pure: no process is started, so it is unit testable)."""
-    if not _MAC_RE.match(mac):
-        raise ValueError(f"invalid MAC address: {mac!r}")
+    """Build the full QEMU argv (pure: no process is started, so it is unit testable).
+
+    ``dead_nics`` are the MACs of cards placed before the working one (so iPXE tries them
+    first): they get an address by DHCP but reach nothing at all, not even the test server.
+    """
+    for address in (mac, *dead_nics):
+        if not _MAC_RE.match(address):
+            raise ValueError(f"invalid MAC address: {address!r}")
+    dead = []
+    for index, address in enumerate(dead_nics):
+        dead += ["-netdev", f"user,id=d{index},restrict=on"]
+        dead += ["-device", f"{nic},netdev=d{index},mac={address},romfile="]
     # graphics=off makes SeaBIOS mirror its text console (and so iPXE's messages) to the
     # serial port, so a failing BIOS boot log shows what iPXE said; OVMF does so anyway.
     if firmware == "bios":
@@ -267,6 +277,7 @@ def qemu_command(
         "-serial", f"file:{serial_log}",
         # A reboot means the boot failed (iPXE gave up, kernel panic): stop at once.
         "-no-reboot",
+        *dead,
         "-netdev", netdev_arg(http_port),
         "-device", f"{nic},netdev=n0,mac={mac},romfile=",
         *media.qemu_args(),
@@ -302,6 +313,7 @@ def boot(
     memory_mb: int = DEFAULT_MEMORY_MB,
     workdir: Path | None = None,
     attempts: int = 2,
+    dead_nics: tuple[str, ...] = (),
 ) -> BootResult:
     """Boot ``media`` until the serial console matches ``expect``; QEMU is always killed.
 
@@ -321,7 +333,7 @@ def boot(
     fail_pattern = re.compile(fail) if isinstance(fail, str) else fail
     command = functools.partial(
         qemu_command, media, firmware=firmware, http_port=http_port, mac=mac, nic=nic,
-        memory_mb=memory_mb,
+        memory_mb=memory_mb, dead_nics=dead_nics,
     )  # fmt: skip
     earlier: list[str] = []
     for attempt in range(1, max(1, attempts) + 1):

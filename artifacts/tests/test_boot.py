@@ -9,7 +9,10 @@ Debian kernel (setup/test-kernel.sh). A test passes only when that kernel prints
 
 from __future__ import annotations
 
+import re
 import subprocess
+import threading
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -19,6 +22,7 @@ from django.test import Client
 from artifacts.tests import qemu
 from provisioning.kernels import register_kernel
 from provisioning.models import BootEvent, Farm, Network, Node
+from provisioning.tests.stack import SlowReader, running_stack
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,9 +65,16 @@ def download(path: str, dest: Path) -> Path:
     return dest
 
 
+def mac_pause(mac: str = qemu.DEFAULT_MAC) -> str:
+    """What the boot script says of this card's pause: the MAC's last byte, modulo 16."""
+    return f"Pause after a failed download on this card: {int(mac[-2:], 16) % 16} s"
+
+
 def boot_and_read_cmdline(media, firmware: str, port: int, tmp_path: Path) -> str:
     result = qemu.boot(media, firmware=firmware, http_port=port, timeout=240, workdir=tmp_path)
     assert result.kernel_cmdline, result.log[-3000:]
+    # iPXE computed the card's own pause from its MAC (32-bit BIOS and 64-bit UEFI builds alike).
+    assert mac_pause() in result.log, result.log[-3000:]
     # The kernel came from the service: its download is in the boot history.
     assert BootEvent.objects.filter(kind="kernel", kernel_name="debian-vmlinuz.efi").exists()
     return result.kernel_cmdline
@@ -145,3 +156,105 @@ def test_uefi_provision_reaches_provision_for_the_node(service, provisioned_node
     )
     expect_farm(cmdline, 777, "provision")
     assert BootEvent.objects.filter(node=provisioned_node, kind="script").count() == 1
+
+
+def test_a_card_that_cannot_reach_the_service_is_given_up_for_the_next(service, settings, tmp_path):
+    # net0 gets an address but reaches nothing: three attempts, each stopped by the idle
+    # timeout, with that card's own pauses, then the card is closed and net1 boots.
+    settings.ZOSBOOT_DOWNLOAD_IDLE_SECONDS = 3
+    dead = "52:54:00:00:00:01"  # pause: 1 s + 5 s per attempt
+    # The script as an image carries it: run first thing, no card opened before it.
+    script = tmp_path / "boot.ipxe"
+    script.write_bytes(Client().get(image_path("ipxe", "next-card")).content)
+    media = qemu.DirectKernel(Path(settings.ZOSBOOT_IPXE_DIR) / "ipxe.lkrn", initrd=script)
+    result = qemu.boot(
+        media, firmware="bios", http_port=service, timeout=240, workdir=tmp_path,
+        dead_nics=(dead,),
+    )  # fmt: skip
+    expect_farm(result.kernel_cmdline or result.log[-3000:], 4242, "next-card")
+    log = result.log
+    assert mac_pause(dead) in log and mac_pause() in log, log[-3000:]
+    assert "attempt 3 of 3 on net0" in log
+    assert "Download failed, trying again in 6 seconds" in log
+    assert "Download failed, trying again in 11 seconds" in log
+    assert "attempt 1 of 3 on net1" in log
+
+
+# --- through the stack make run starts ----------------------------------------------------
+
+
+@pytest.fixture
+def stack_for_guest(tmp_path, ipxe_dir, test_kernel, request):
+    """serve.sh as make run starts it, reached by the guest as http://10.0.2.100."""
+    settings = {
+        "ZOSBOOT_PUBLIC_URL": qemu.GUEST_URL,
+        "DJANGO_ALLOWED_HOSTS": f"{qemu.GUEST_SERVER},127.0.0.1,localhost",
+        **getattr(request, "param", {}),
+    }
+    with running_stack(tmp_path / "stack", ipxe_dir, **settings) as stack:
+        kernel = tmp_path / "stack" / "debian-vmlinuz.efi"
+        kernel.write_bytes(test_kernel.read_bytes())
+        kernel.chmod(0o644)
+        stack.manage("import_kernel", str(kernel), "--network", "test")
+        yield stack
+
+
+def _stack_download(stack, path: str, dest: Path) -> Path:
+    status, _, body = stack.get(path)
+    assert status == 200, body[:500]
+    dest.write_bytes(body)
+    return dest
+
+
+def test_iso_boots_through_nginx_in_front_of_gunicorn(stack_for_guest, tmp_path):
+    iso = _stack_download(stack_for_guest, image_path("iso", "nginx"), tmp_path / "zos.iso")
+    result = qemu.boot(
+        qemu.Cdrom(iso), firmware="bios", http_port=stack_for_guest.port, timeout=240,
+        workdir=tmp_path,
+    )  # fmt: skip
+    expect_farm(result.kernel_cmdline or result.log[-3000:], 4242, "nginx")
+    # nginx sent the kernel (its access log, written in batches), after gunicorn decided.
+    access_log = tmp_path / "stack" / "data" / "log" / "nginx-access.log"
+    sent = re.compile(r'"GET /kernel/net/test\.efi HTTP/1\.1" 200 \d{6,} "-" "iPXE/')
+    deadline = time.monotonic() + 15
+    while not sent.search(access := access_log.read_text()):
+        assert time.monotonic() < deadline, access
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize(
+    "stack_for_guest",
+    [{"ZOSBOOT_FILE_DELIVERY": "django", "ZOSBOOT_MAX_STREAMS": "1"}],
+    indirect=True,
+)
+def test_a_shed_kernel_download_is_retried_by_ipxe_and_the_node_boots(stack_for_guest, tmp_path):
+    stack = stack_for_guest
+    iso = _stack_download(stack, image_path("iso", "shed"), tmp_path / "zos.iso")
+    # Another "node" holds the only stream slot, so the guest's first download is shed.
+    holder = SlowReader(stack.port, "/kernel/net/test.efi")
+    assert holder.status == 200
+
+    def release_after_shed() -> None:
+        deadline = time.monotonic() + 200
+        while time.monotonic() < deadline:
+            if re.search(r'"GET /kernel/net/test\.efi HTTP/1\.1" 503', stack.log()):
+                time.sleep(1)
+                break
+            time.sleep(0.2)
+        holder.close()
+
+    releaser = threading.Thread(target=release_after_shed)
+    releaser.start()
+    try:
+        result = qemu.boot(
+            qemu.Cdrom(iso), firmware="bios", http_port=stack.port, timeout=240,
+            workdir=tmp_path,
+        )  # fmt: skip
+    finally:
+        holder.close()
+        releaser.join()
+    expect_farm(result.kernel_cmdline or result.log[-3000:], 4242, "shed")
+    log = stack.log()
+    assert re.search(r'"GET /kernel/net/test\.efi HTTP/1\.1" 503', log), log[-3000:]
+    # iPXE retried by itself within the same imgfetch: no "Download failed" on the console.
+    assert "Download failed" not in result.log

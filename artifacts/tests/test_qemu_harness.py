@@ -41,6 +41,21 @@ def test_network_is_restricted_to_one_forward_to_loopback(firmware: str) -> None
     assert addresses == {"10.0.2.100", "127.0.0.1"}
 
 
+def test_dead_cards_come_first_and_reach_nothing() -> None:
+    argv = _argv(dead_nics=("52:54:00:00:00:01",))
+    assert _values(argv, "-netdev") == [
+        "user,id=d0,restrict=on",
+        "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:socat - TCP:127.0.0.1:8123",
+    ]
+    nics = [d for d in _values(argv, "-device") if "netdev=" in d]
+    assert nics == [
+        "e1000,netdev=d0,mac=52:54:00:00:00:01,romfile=",
+        "e1000,netdev=n0,mac=52:54:00:12:34:56,romfile=",
+    ]
+    with pytest.raises(ValueError, match="invalid MAC"):
+        _argv(dead_nics=("52:54:00:00:00:01,hostfwd=tcp::22-:22",))
+
+
 def test_firmware_selection() -> None:
     bios, uefi = _argv(firmware="bios"), _argv(firmware="uefi")
     assert _values(bios, "-machine") == ["pc,accel=tcg,graphics=off"]

@@ -59,3 +59,29 @@ def test_scripts_use_unix_line_endings_and_end_with_one_newline(prod):
     script = render_boot_script(resolve_target("prod", "1"), "http://x")
     assert "\r" not in script
     assert script.endswith("reboot\n") and not script.endswith("\n\n")
+
+
+def test_ntp_is_tried_only_for_https_where_the_clock_matters(prod):
+    target = resolve_target("prod", "1")
+    plain = render_boot_script(target, "http://bootstrap.example.org")
+    secure = render_boot_script(target, "https://bootstrap.example.org")
+    assert "ntp " not in plain and "clock" not in plain
+    assert "ntp pool.ntp.org && echo Clock set from pool.ntp.org." in secure
+    assert "check that the machine clock (BIOS/UEFI setup) is right" in secure
+    assert "Could not reach" not in secure  # Debian's iPXE has no ntp: say nothing untrue
+
+
+def test_every_download_has_an_idle_timeout_and_a_per_card_pause(prod, settings):
+    settings.ZOSBOOT_DOWNLOAD_IDLE_SECONDS = 45
+    script = render_boot_script(resolve_target("prod"), "http://b.example.org")
+    assert "imgfetch --timeout 45000 --name zos http://b.example.org/kernel/net/prod.efi" in script
+    assert "set zos_seed:uint8 0x${net${zos_nic}/mac:hexraw}" in script
+    assert "sleep ${zos_wait}" in script
+    # After the third failure on a card: close it and go on with the next one.
+    assert "iseq ${zos_try} 3 && goto nic_done ||" in script
+    after_card = script.split(":nic_done\n", 1)[1]
+    assert after_card.split("\n")[1:4] == [
+        "ifclose net${zos_nic} ||",
+        "inc zos_nic",
+        "goto next_nic",
+    ]
