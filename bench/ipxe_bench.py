@@ -99,11 +99,12 @@ def main() -> None:
             f"(turns: {rates})"
         )
     ratio = best["script"]["rate"] / best["bare"]["rate"]
+    worker_class = "sync" if args.delivery == "nginx" else "gthread"
     print(
         f"\n/ipxe/prod/1234 runs at {ratio * 100:.0f} % of a bare Django view returning the same "
         f"{len(script)} bytes (p99 {best['script']['p99']:.1f} ms vs {best['bare']['p99']:.1f} ms);"
         f" {events} boot events recorded. make run stack ({args.delivery} delivery), gunicorn "
-        f"{args.workers} gthread workers, wrk {args.connections} connections, {rounds} x "
+        f"{args.workers} {worker_class} workers, wrk {args.connections} connections, {rounds} x "
         f"{duration}s turns each, best turn; {os.cpu_count()} cores, loopback."
     )
 

@@ -87,9 +87,16 @@ if [[ ${ZOSBOOT_PREBUILD:-1} == 1 ]]; then
 fi
 
 # --- the servers -------------------------------------------------------------------------------
+# Behind nginx a request holds a worker only for the decision, so plain sync workers are the
+# fastest; alone, gunicorn streams files itself and needs threads for them.
+if [[ $delivery == nginx ]]; then
+    worker_class=(--worker-class sync)
+else
+    worker_class=(--worker-class gthread --threads "$threads")
+fi
 gunicorn=(
     "$repo/.venv/bin/gunicorn" zosboot.wsgi
-    --worker-class gthread --workers "$workers" --threads "$threads"
+    --workers "$workers" "${worker_class[@]}"
     --access-logfile - --graceful-timeout 20
     --forwarded-allow-ips "${ZOSBOOT_FORWARDED_ALLOW_IPS:-127.0.0.1}"
 )
