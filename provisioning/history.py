@@ -41,7 +41,8 @@ def record(
     kernel: Kernel | None = None,
 ) -> None:
     """Record what was served. A failure to record never stops a node from booting."""
-    event = BootEvent(
+    # Plain values: the model instance is made by the writer, off the request's time.
+    event = dict(
         created_at=timezone.now(),
         kind=kind,
         client_ip=client_ip(request),
@@ -65,9 +66,10 @@ def flush() -> int:
     return queue.flush()
 
 
-def _write(events: list[BootEvent]) -> None:
+def _write(events: list[dict]) -> None:
     try:
-        BootEvent.objects.bulk_create(events, batch_size=BATCH_SIZE)
+        rows = [BootEvent(**values) for values in events]
+        BootEvent.objects.bulk_create(rows, batch_size=BATCH_SIZE)
     except DatabaseError:
         logger.exception("could not record %d boot event(s)", len(events))
 
@@ -76,12 +78,12 @@ class _Queue:
     """Events waiting for the writer thread of this process."""
 
     def __init__(self) -> None:
-        self._events: list[BootEvent] = []
+        self._events: list[dict] = []
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._pid: int | None = None  # the process whose writer thread runs (workers fork)
 
-    def add(self, event: BootEvent) -> None:
+    def add(self, event: dict) -> None:
         with self._lock:
             if self._pid != os.getpid():
                 self._start()

@@ -49,15 +49,22 @@ _lock = threading.Lock()
 _catalog: Catalog | None = None
 
 
+_GENERATION_SQL = (
+    f"SELECT value FROM {ConfigGeneration._meta.db_table} "  # noqa: S608 (no outside input)
+    f"WHERE id = {ConfigGeneration.ROW:d}"
+)
+
+
 def _generation() -> int | None:
-    # A plain cursor: this runs on every script request, and the ORM would compile the same
-    # query each time.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT value FROM {ConfigGeneration._meta.db_table} WHERE id = %s",  # noqa: S608
-            [ConfigGeneration.ROW],
-        )
+    # The database driver's own cursor: this runs on every script request, and the ORM would
+    # compile the same query each time.
+    connection.ensure_connection()
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(_GENERATION_SQL)
         row = cursor.fetchone()
+    finally:
+        cursor.close()
     return row[0] if row else None
 
 
