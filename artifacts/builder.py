@@ -21,6 +21,8 @@ from django.conf import settings
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from provisioning.digests import sha256_path
+
 from . import cache
 from .formats import FORMATS, BuildError, Format, Toolchain, toolchain_fingerprint
 from .models import Artifact
@@ -112,7 +114,7 @@ def _adopt(fmt: Format, key: str, label: str) -> Artifact | None:
     path = cache.path_for(key, fmt.extension)
     if not path.is_file():
         return None
-    digest, size = _sha256_of(path)
+    digest, size = sha256_path(path)
     artifact, _ = Artifact.objects.update_or_create(
         key=key,
         defaults={
@@ -136,7 +138,7 @@ def _build(fmt: Format, script: bytes, key: str, tc: Toolchain, label: str) -> A
             fmt.build(script, output, scratch, tc)
         except OSError as exc:  # disk full, permissions: an operator's problem, said plainly
             raise BuildError(f"could not write the image: {exc.strerror or exc}") from exc
-        digest, size = _sha256_of(output)
+        digest, size = sha256_path(output)
         output.replace(final)  # atomic: readers see no file or the whole file
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -151,12 +153,6 @@ def _build(fmt: Format, script: bytes, key: str, tc: Toolchain, label: str) -> A
     )  # fmt: skip
     logger.info("built %s %s in %.3fs (%d bytes)", fmt.name, label or key[:12], seconds, size)
     return artifact
-
-
-def _sha256_of(path: Path) -> tuple[str, int]:
-    with path.open("rb") as handle:
-        digest = hashlib.file_digest(handle, "sha256")
-    return digest.hexdigest(), path.stat().st_size
 
 
 def evict_to(max_bytes: int, keep: str | None = None, dry_run: bool = False) -> list[Artifact]:

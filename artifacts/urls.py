@@ -3,13 +3,13 @@ from django.urls import path
 from provisioning.paths import boot_target_patterns
 
 from . import views
-from .views import STATIC_TARGETS
+from .formats import IMAGE_FORMATS, STATIC_TARGETS
 
 app_name = "artifacts"
 
 urlpatterns = [
     pattern
-    for fmt in ("iso", "usb", "uefi", "uefimg", "krn")
+    for fmt in IMAGE_FORMATS
     for pattern in boot_target_patterns(fmt, views.image, fmt, fmt=fmt)
 ] + [
     route

@@ -14,31 +14,9 @@ from provisioning.http import answers_nodes, boot_script_for, public_base_url
 from provisioning.scripts import render_provision_chain_script
 
 from . import builder, cache
-from .formats import FORMATS, BuildError
+from .formats import FILENAME_SUFFIX, FORMATS, STATIC_TARGETS, BuildError, download_name
 
 logger = logging.getLogger("zosboot.artifacts")
-
-# How each format is named when downloaded: zos-prod-1234.iso, zos-prod-1234-usb.img, ...
-FILENAME_SUFFIX = {
-    "iso": ".iso",
-    "usb": "-usb.img",
-    "uefimg": "-uefi.img",
-    "uefi": ".efi",
-    "krn": "-ipxe.tar",
-    "lkrn-plain": ".lkrn",
-    "efi-plain": ".efi",
-}
-# The static targets: which format, and whether the script chains /provision/<mac>.
-STATIC_TARGETS = {
-    "krn-generic": ("lkrn-plain", False, "ipxe-generic"),
-    "uefi-generic": ("efi-plain", False, "ipxe-generic"),
-    "krn-provision": ("krn", True, "zos-provision"),
-    "uefi-provision": ("uefi", True, "zos-provision"),
-}
-
-
-def download_name(net: str, farmer_id: int | None) -> str:
-    return f"zos-{net}-{farmer_id}" if farmer_id is not None else f"zos-{net}"
 
 
 @require_safe
@@ -61,11 +39,11 @@ def image(
 @answers_nodes
 def static_image(request: HttpRequest, target: str) -> HttpResponse:
     """`/krn-generic`, `/uefi-generic` (plain iPXE), `/krn-provision`, `/uefi-provision`."""
-    fmt, provisions, stem = STATIC_TARGETS[target]
+    static = STATIC_TARGETS[target]
     script = ""
-    if provisions:
+    if static.provisions:
         script = render_provision_chain_script(public_base_url(request))
-    return serve(request, fmt, script, stem, target)
+    return serve(request, static.format, script, static.stem, target)
 
 
 @answers_nodes

@@ -2,7 +2,7 @@
 
 Every link is a URL of the README's contract (`/iso/prod/1234/...`), reversed from the
 artifacts and provisioning URL patterns, so the portal cannot drift from what the service
-actually serves. File names come from artifacts.views, the view that sets them.
+actually serves. File names come from the artifacts format registry, which the image views use too.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 from django.urls import reverse
 
-from artifacts.formats import FORMATS, KRN_README
-from artifacts.views import FILENAME_SUFFIX, download_name
+from artifacts.formats import FILENAME_SUFFIX, FORMATS, KRN_README, download_name
 from provisioning.validators import SLASH_ESCAPE, normalise_kernel_args
 
 

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
 
+from .digests import sha256_path
 from .models import Kernel
 from .validators import validate_kernel_name
 
 
 class KernelConflict(Exception):
     """A kernel of that name exists with other content; kernel files are never replaced."""
-
-
-def sha256_of(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def register_kernel(source: Path, name: str | None = None, notes: str = "") -> tuple[Kernel, bool]:
@@ -34,7 +24,7 @@ def register_kernel(source: Path, name: str | None = None, notes: str = "") -> t
     """
     name = name or source.name
     validate_kernel_name(name)
-    sha256, size = sha256_of(source)
+    sha256, size = sha256_path(source)
     existing = Kernel.objects.filter(name=name).first()
     if existing is not None:
         if existing.sha256 != sha256:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 
@@ -13,6 +12,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from .digests import sha256_stream
 from .validators import (
     FARMER_ID_MAX,
     normalise_mac,
@@ -75,14 +75,10 @@ class Kernel(models.Model):
 
 
 def hash_file(fileobj) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
     fileobj.seek(0)
-    for chunk in fileobj.chunks():
-        digest.update(chunk)
-        size += len(chunk)
+    digest = sha256_stream(fileobj)
     fileobj.seek(0)
-    return digest.hexdigest(), size
+    return digest
 
 
 class NetworkQuerySet(models.QuerySet):

@@ -39,8 +39,8 @@ from artifacts.formats import (
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = b"#!ipxe\necho zosboot test script one\n"
 OTHER_SCRIPT = b"#!ipxe\necho zosboot test script two, a little longer than one\n"
-EMBEDDING = sorted(name for name, fmt in FORMATS.items() if fmt.embeds_script)
 PLAIN = {"lkrn-plain": "ipxe.lkrn", "efi-plain": "ipxe-amd64.efi"}
+EMBEDDING = sorted(name for name in FORMATS if name not in PLAIN)
 MIB = 1024 * 1024
 
 

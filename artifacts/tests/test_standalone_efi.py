@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from artifacts import standalone_efi as se
 from artifacts.formats import FORMATS, BuildError, Toolchain
+from artifacts.formats import standalone_efi as se
 
 SCRIPT = b"#!ipxe\necho zosboot standalone efi test\n"
 # Everything a farm script uses that a shell-like layer could mangle.

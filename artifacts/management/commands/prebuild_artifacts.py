@@ -2,8 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from artifacts import builder
-from artifacts.formats import BuildError
-from artifacts.views import STATIC_TARGETS
+from artifacts.formats import IMAGE_FORMATS, STATIC_TARGETS, BuildError
 from provisioning.models import Network
 from provisioning.scripts import (
     BootError,
@@ -11,8 +10,6 @@ from provisioning.scripts import (
     render_provision_chain_script,
     resolve_target,
 )
-
-IMAGE_FORMATS = ("iso", "usb", "uefimg", "uefi", "krn")
 
 
 class Command(BaseCommand):
@@ -32,11 +29,11 @@ class Command(BaseCommand):
     def handle(self, *args, base_url, **options):
         base_url = (base_url or settings.ZOSBOOT_PUBLIC_URL).rstrip("/")
         jobs: list[tuple[str, str, str]] = []
-        for target, (fmt, provisions, _stem) in STATIC_TARGETS.items():
-            if provisions and not base_url:
+        for target, static in STATIC_TARGETS.items():
+            if static.provisions and not base_url:
                 continue
-            script = render_provision_chain_script(base_url) if provisions else ""
-            jobs.append((fmt, script, target))
+            script = render_provision_chain_script(base_url) if static.provisions else ""
+            jobs.append((static.format, script, target))
         if base_url:
             for network in Network.objects.active():
                 try:

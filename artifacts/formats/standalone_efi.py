@@ -46,7 +46,8 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from artifacts.formats import BuildError, Toolchain, file_sha256, tar_member
+from .krn import tar_member
+from .toolchain import BuildError, Toolchain, file_sha256
 
 #: Part of the fingerprint: bump it whenever a change here changes the bytes of an image.
 STANDALONE_EFI_VERSION = "1"
