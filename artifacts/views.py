@@ -8,9 +8,11 @@ import logging
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
+from provisioning import answers
+from provisioning.clients import public_base_url
 from provisioning.delivery import Download, file_response
 from provisioning.errors import BootError
-from provisioning.http import answers_nodes, boot_script_for, public_base_url
+from provisioning.http import answer_response, answers_nodes
 from provisioning.scripts import render_provision_chain_script
 
 from . import builder, cache
@@ -30,9 +32,12 @@ def image(
     kernel: str | None = None,
 ) -> HttpResponse:
     """An image with the farm's boot script inside."""
-    target, script = boot_script_for(request, net, farm, extra, kernel)
+    answer = answers.for_path(net, farm, extra, kernel, base_url=public_base_url(request))
+    if answer.target is None:
+        return answer_response(answer)
     label = "/".join(part for part in (net, farm, extra, kernel) if part is not None)
-    return serve(request, fmt, script, download_name(net, target.farmer_id), label)
+    stem = download_name(net, answer.target.farmer_id)
+    return serve(request, fmt, answer.script, stem, label)
 
 
 @require_safe

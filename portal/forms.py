@@ -12,11 +12,11 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Max, QuerySet
 
+from provisioning import answers
 from provisioning.models import Farm, Network
-from provisioning.scripts import BootError, find_network, network_kernel
 from provisioning.validators import clean_kernel_args, parse_farmer_id
 
-from .downloads import survives_url
+from .downloads import extra_segment, survives_url
 
 # A message starting with a plain word ("farm ID must ...") gets a capital; one starting with a
 # literal ("runmode= is set ...", "';' is not allowed") must keep it as typed.
@@ -49,22 +49,24 @@ def sentence(message: str) -> str:
 
 
 class BootImageForm(forms.Form):
+    """Validated the way the node URLs are: each field's own rule first (the very functions
+    the URLs use, so the same message), then the one boot answer for the link the page would
+    offer, whose refusal lands next to the field at fault. The view uses that answer: one
+    lookup of each network and farm, one rendering of the script."""
+
     network = forms.CharField(required=False)
     farm = forms.CharField(label="Farm ID", required=False)
     extra = forms.CharField(label="Extra kernel arguments", required=False, strip=False)
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, base_url: str = "", **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.farm_obj: Farm | None = None
+        self.base_url = base_url
+        self.answer: answers.Answer | None = None
 
     def clean_network(self) -> str:
         slug = self.cleaned_data["network"].strip()
         if not slug:
             raise ValidationError("Choose the network your server will join.", code="required")
-        try:
-            network_kernel(find_network(slug))
-        except BootError as error:
-            raise ValidationError(sentence(error.message), code="network") from None
         return slug
 
     def clean_farm(self) -> int:
@@ -72,16 +74,9 @@ class BootImageForm(forms.Form):
         if not raw:
             raise ValidationError("Enter your farm ID (a number).", code="required")
         try:
-            farmer_id = parse_farmer_id(raw)
+            return parse_farmer_id(raw)
         except ValidationError as exc:
             raise ValidationError(sentence(exc.messages[0]), code=exc.error_list[0].code) from None
-        self.farm_obj = Farm.objects.filter(farmer_id=farmer_id).first()
-        if self.farm_obj is not None and not self.farm_obj.active:
-            raise ValidationError(
-                f"Farm {farmer_id} is disabled on this boot service; ask its operators.",
-                code="farm_disabled",
-            )
-        return farmer_id
 
     def clean_extra(self) -> str:
         try:
@@ -90,12 +85,33 @@ class BootImageForm(forms.Form):
             raise ValidationError(sentence(exc.messages[0]), code=exc.error_list[0].code) from None
         if not survives_url(extra):
             raise ValidationError(
-                "An underscore next to '/' cannot be written in a download link "
-                "(links write '/' as ___); add a space or drop the underscore.",
+                "An underscore next to a slash cannot be written in a download link "
+                "(links write a slash as ___); add a space or drop the underscore.",
                 code="ambiguous_slash",
             )
         return extra
 
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if "network" not in cleaned:
+            return cleaned
+        # The parts that passed their own rule: an unknown network is reported next to a
+        # malformed farm ID, at once, not one after the other.
+        farm, extra = cleaned.get("farm"), cleaned.get("extra")
+        answer = answers.for_path(
+            cleaned["network"],
+            str(farm) if farm is not None else None,
+            extra_segment(extra) if extra else None,
+            base_url=self.base_url,
+        )
+        if not answer.boots:
+            part = answer.part if answer.part in self.fields else None
+            self.add_error(part, ValidationError(sentence(answer.message), code=part))
+        # The page's script and links come from this answer: only a whole one will do.
+        self.answer = None if self.errors else answer
+        return cleaned
+
     @property
-    def farm_name(self) -> str:
-        return self.farm_obj.name if self.farm_obj is not None else ""
+    def known_farm(self) -> Farm | None:
+        """The farm as the service knows it (None: not registered, or not valid yet)."""
+        return self.answer.target.farm if self.answer and self.answer.boots else None

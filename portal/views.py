@@ -13,8 +13,8 @@ from django.template.loader import render_to_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from provisioning.http import public_base_url
-from provisioning.scripts import BootError, render_boot_script, resolve_target
+from provisioning.clients import public_base_url
+from provisioning.errors import BootError
 from provisioning.validators import NETWORK_SLUG_RE
 
 from . import downloads
@@ -25,9 +25,16 @@ FIELDS = ("network", "farm", "extra")
 
 
 def _form(request: HttpRequest, networks) -> BootImageForm:
-    if any(name in request.GET for name in FIELDS):
-        return BootImageForm(request.GET)
-    return BootImageForm(initial={"network": default_network(networks)})
+    if not any(name in request.GET for name in FIELDS):
+        return BootImageForm(initial={"network": default_network(networks)})
+    try:
+        base_url = public_base_url(request)
+    except BootError as error:
+        form = BootImageForm(request.GET)
+        form.is_valid()
+        form.add_error(None, sentence(error.message))
+        return form
+    return BootImageForm(request.GET, base_url=base_url)
 
 
 def _field_messages(form: BootImageForm) -> dict[str, dict[str, str]]:
@@ -38,19 +45,19 @@ def _field_messages(form: BootImageForm) -> dict[str, dict[str, str]]:
     for name in FIELDS:
         if form.errors.get(name):
             messages[name] = {"kind": "error", "text": form.errors[name][0]}
-    farm = form.cleaned_data.get("farm")  # cleaned_data exists once form.errors was read
-    if farm is not None:
-        if form.farm_obj is None:
+    if form.answer is not None and form.answer.boots:
+        farm = form.cleaned_data["farm"]
+        if form.known_farm is None:
             text = f"Farm {farm} is not registered here; check the number: nodes join this farm."
-        elif form.farm_name:
-            text = f"Farm {farm}: {form.farm_name}"
+        elif form.known_farm.name:
+            text = f"Farm {farm}: {form.known_farm.name}"
         else:
             text = f"Farm {farm} is registered on this boot service."
         messages["farm"] = {"kind": "info", "text": text}
     return messages
 
 
-def _result(request: HttpRequest, form: BootImageForm) -> dict:
+def _result(form: BootImageForm) -> dict:
     """Context of the part below the form: links, script preview, how to write the image."""
     typed = form.data.get("network", "") if form.is_bound else form.initial.get("network", "")
     network = typed if NETWORK_SLUG_RE.fullmatch(typed or "") else "NETWORK"
@@ -69,29 +76,18 @@ def _result(request: HttpRequest, form: BootImageForm) -> dict:
         return context
     network = form.cleaned_data["network"]
     farmer_id = form.cleaned_data["farm"]
-    extra = form.cleaned_data["extra"]
-    try:
-        base_url = public_base_url(request)
-        # Exactly what the image views do with the link's segments.
-        target = resolve_target(
-            network, str(farmer_id), downloads.extra_segment(extra) if extra else None
-        )
-        script = render_boot_script(target, base_url)
-    except BootError as error:
-        form.add_error(None, sentence(error.message))
-        return context
-    cards = downloads.links(network, farmer_id, extra)
+    cards = downloads.links(network, farmer_id, form.cleaned_data["extra"])
     by_key = {link.choice.key: link for link in cards}
     context.update(
         ready=True,
         cards=cards,
-        script=script,
+        script=form.answer.script,
         preview_status=f"Boot script for network {network}, farm {farmer_id}.",
-        script_url=base_url + by_key["ipxe"].path,
+        script_url=form.base_url + by_key["ipxe"].path,
         krn_readme=downloads.krn_readme(by_key["krn"].filename),
         iso_name=by_key["iso"].filename,
         usb_name=by_key["usb"].filename,
-        iso_url=base_url + by_key["iso"].path,
+        iso_url=form.base_url + by_key["iso"].path,
     )
     return context
 
@@ -100,7 +96,7 @@ def _result(request: HttpRequest, form: BootImageForm) -> dict:
 def index(request: HttpRequest) -> HttpResponse:
     networks = list(portal_networks())
     form = _form(request, networks)
-    result = _result(request, form)
+    result = _result(form)
     selected = form.data.get("network") if form.is_bound else form.initial.get("network")
     context = {
         "form": form,
@@ -118,8 +114,8 @@ def index(request: HttpRequest) -> HttpResponse:
 def preview(request: HttpRequest) -> JsonResponse:
     """What portal.js needs to update the page: the fragment below the form and the lines
     under each field. Always 200: an invalid form is an answer too."""
-    form = BootImageForm(request.GET)
-    result = _result(request, form)
+    form = _form(request, [])
+    result = _result(form)
     errors = {name: msgs[0] for name, msgs in form.errors.items()}
     return JsonResponse(
         {

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 
 class BootError(Exception):
-    """A request that cannot be answered with a boot script or file; `status` is the HTTP
-    status, `message` what the console shows, `retry_after` (seconds) goes with a 503."""
+    """A request that cannot be answered with a boot script or file.
 
-    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
+    `status` is the HTTP status, `message` what the console shows, `retry_after` (seconds)
+    goes with a 503, and `part` names the part of the request at fault (network, farm,
+    extra, kernel), so a form can show the message next to its field.
+    """
+
+    def __init__(
+        self, status: int, message: str, retry_after: int | None = None, part: str = ""
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.retry_after = retry_after
+        self.part = part

@@ -13,6 +13,7 @@ import atexit
 import logging
 import os
 import threading
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,7 +21,7 @@ from django.db import DatabaseError, close_old_connections
 from django.http import HttpRequest
 from django.utils import timezone
 
-from .http import client_ip
+from .clients import client_ip
 from .models import BootEvent, Kernel, Network, Node
 
 logger = logging.getLogger("zosboot.history")
@@ -30,35 +31,38 @@ MAX_QUEUED = 50_000
 BATCH_SIZE = 500
 
 
-def record(
-    request: HttpRequest,
-    kind: str,
-    *,
-    network: Network | None = None,
-    farmer_id: int | None = None,
-    node: Node | None = None,
-    mac: str = "",
-    kernel: Kernel | None = None,
-) -> None:
+@dataclass(frozen=True)
+class Event:
+    """What the boot history records of one answer or download."""
+
+    kind: str
+    network: Network | None = None
+    farmer_id: int | None = None
+    node: Node | None = None
+    mac: str = ""
+    kernel: Kernel | None = None
+
+
+def record(request: HttpRequest, event: Event) -> None:
     """Record what was served. A failure to record never stops a node from booting."""
     # Plain values: the model instance is made by the writer, off the request's time.
-    event = dict(
+    values = dict(
         created_at=timezone.now(),
-        kind=kind,
+        kind=event.kind,
         client_ip=client_ip(request),
-        network_id=network.pk if network else None,
-        farmer_id=farmer_id,
-        node_id=node.pk if node else None,
-        mac=mac or (node.mac if node else ""),
-        kernel_name=kernel.name if kernel else "",
-        kernel_sha256=kernel.sha256 if kernel else "",
+        network_id=event.network.pk if event.network else None,
+        farmer_id=event.farmer_id,
+        node_id=event.node.pk if event.node else None,
+        mac=event.mac or (event.node.mac if event.node else ""),
+        kernel_name=event.kernel.name if event.kernel else "",
+        kernel_sha256=event.kernel.sha256 if event.kernel else "",
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:200],
         path=request.path[:300],
     )
     if settings.ZOSBOOT_HISTORY_FLUSH_SECONDS <= 0:
-        _write([event])
+        _write([values])
     else:
-        queue.add(event)
+        queue.add(values)
 
 
 def flush() -> int:

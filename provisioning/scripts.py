@@ -17,7 +17,7 @@ from django.template import engines
 
 from . import lookups
 from .errors import BootError
-from .models import Kernel, Network, Node
+from .models import Farm, Kernel, Network, Node
 from .validators import (
     KERNEL_NAME_RE,
     NETWORK_SLUG_RE,
@@ -28,6 +28,9 @@ from .validators import (
 # Arguments the service always puts first; Zero-OS reads the first runmode=/farmer_id=.
 BASE_KERNEL_ARGS = "nomodeset version=v3"
 PANIC_ARG = "panic=7200"
+
+# The parts of a boot URL, as BootError.part names them.
+NETWORK, FARM, EXTRA, KERNEL = "network", "farm", "extra", "kernel"
 
 _UNSAFE_TEXT_RE = re.compile(r"[^A-Za-z0-9 .,:_+\-/()@%=]")
 
@@ -47,7 +50,12 @@ class BootTarget:
     farmer_id: int | None = None
     extra_args: str = ""
     node: Node | None = None
-    farm_name: str = ""
+    #: The farm, when the service knows it (farms need not be registered to boot).
+    farm: Farm | None = None
+
+    @property
+    def farm_name(self) -> str:
+        return self.farm.name if self.farm is not None else ""
 
     @property
     def cmdline(self) -> str:
@@ -61,39 +69,41 @@ class BootTarget:
 def find_network(slug: str, catalog: lookups.Catalog | None = None) -> Network:
     """The active network of that slug, its kernel joined in; BootError 400/404 otherwise."""
     if not NETWORK_SLUG_RE.fullmatch(slug):
-        raise BootError(400, "network names are lower-case letters, digits and dashes")
+        raise BootError(
+            400, "network names are lower-case letters, digits and dashes", part=NETWORK
+        )
     network = (catalog or lookups.current()).network(slug)
     if network is None:
-        raise BootError(404, f"unknown network: {slug}")
+        raise BootError(404, f"unknown network: {slug}", part=NETWORK)
     if not network.active:
-        raise BootError(404, f"network {slug} is not active")
+        raise BootError(404, f"network {slug} is not active", part=NETWORK)
     return network
 
 
 def find_kernel(name: str, catalog: lookups.Catalog | None = None) -> Kernel:
     """The kernel of that name (looked up, never joined onto a path); BootError 400/404."""
     if not KERNEL_NAME_RE.fullmatch(name):
-        raise BootError(400, "kernel name may only use letters, digits and . _ + -")
+        raise BootError(400, "kernel names use letters, digits and . _ + -", part=KERNEL)
     kernel = (catalog or lookups.current()).kernel(name)
     if kernel is None:
-        raise BootError(404, f"unknown kernel: {name}")
+        raise BootError(404, f"unknown kernel: {name}", part=KERNEL)
     return kernel
 
 
 def network_kernel(network: Network) -> Kernel:
     """The kernel the network points at; 503 while it has none (a state ops must fix)."""
     if network.kernel is None:
-        raise BootError(503, f"network {network.slug} has no kernel assigned yet")
+        raise BootError(503, f"network {network.slug} has no kernel assigned yet", part=NETWORK)
     return network.kernel
 
 
-def _farm_name(farmer_id: int, catalog: lookups.Catalog) -> str:
+def _farm(farmer_id: int, catalog: lookups.Catalog) -> Farm | None:
     farm = catalog.farm(farmer_id)
     if farm is None:
-        return ""
+        return None
     if not farm.active:
-        raise BootError(403, f"farm {farmer_id} is disabled on this boot service")
-    return farm.name
+        raise BootError(403, f"farm {farmer_id} is disabled on this boot service", part=FARM)
+    return farm
 
 
 def resolve_target(
@@ -107,32 +117,28 @@ def resolve_target(
     catalog = lookups.current()
     network = find_network(net, catalog)
     farmer_id = None
-    farm_name = ""
+    known_farm = None
     if farm is not None:
         try:
             farmer_id = parse_farmer_id(farm)
         except ValidationError as exc:
-            raise BootError(400, exc.messages[0]) from None
-        farm_name = _farm_name(farmer_id, catalog)
+            raise BootError(400, exc.messages[0], part=FARM) from None
+        known_farm = _farm(farmer_id, catalog)
     extra_args = ""
     if extra is not None:
         try:
             extra_args = clean_kernel_args(extra)
         except ValidationError as exc:
-            raise BootError(400, exc.messages[0]) from None
+            raise BootError(400, exc.messages[0], part=EXTRA) from None
     if kernel is not None:
         chosen = find_kernel(kernel, catalog)
         return BootTarget(
-            network, chosen, chosen.download_path, farmer_id, extra_args, farm_name=farm_name
+            network, chosen, chosen.download_path, farmer_id, extra_args, farm=known_farm
         )
     return BootTarget(
-        network,
-        network_kernel(network),
-        network.kernel_path,
-        farmer_id,
-        extra_args,
-        farm_name=farm_name,
-    )
+        network, network_kernel(network), network.kernel_path, farmer_id, extra_args,
+        farm=known_farm,
+    )  # fmt: skip
 
 
 def target_for_node(node: Node) -> BootTarget:
@@ -153,7 +159,7 @@ def target_for_node(node: Node) -> BootTarget:
         node.farm.farmer_id,
         node.extra_args,
         node=node,
-        farm_name=node.farm.name,
+        farm=node.farm,
     )
 
 

@@ -33,14 +33,22 @@ KERNEL_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
 NETWORK_SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 
 
+_CHAR_NAMES = {
+    " ": "a space", "\n": "a newline", "\r": "a carriage return", "\t": "a tab",
+    ";": "a semicolon", "'": "a quote", '"': "a double quote", "`": "a backquote",
+    "$": "a dollar sign", "&": "an ampersand", "|": "a vertical bar", "<": "a less-than sign",
+    ">": "a greater-than sign", "\\": "a backslash", "{": "a brace", "}": "a brace",
+    "[": "a bracket", "]": "a bracket", "!": "an exclamation mark", "*": "an asterisk",
+    "?": "a question mark", "#": "a hash sign", "~": "a tilde", "^": "a caret",
+    "(": "a parenthesis", ")": "a parenthesis",
+}  # fmt: skip
+
+
 def describe_char(char: str) -> str:
-    """Name a character without reproducing it, so the message is safe to echo anywhere."""
-    names = {" ": "space", "\n": "newline", "\r": "carriage return", "\t": "tab"}
-    if char in names:
-        return names[char]
-    if char.isprintable() and char.isascii():
-        return f"{char} (U+{ord(char):04X})"
-    return f"U+{ord(char):04X}"
+    """Name a character in words, never reproducing it: the message is echoed on consoles,
+    which show only plain letters and a little punctuation."""
+    name = _CHAR_NAMES.get(char, "a character")
+    return f"{name} (U+{ord(char):04X})"
 
 
 def normalise_kernel_args(raw: str) -> str:
@@ -55,14 +63,14 @@ def validate_kernel_args(value: str) -> None:
     """Refuse kernel arguments that could be anything but kernel arguments."""
     if len(value) > KERNEL_ARGS_MAX_LENGTH:
         raise ValidationError(
-            f"kernel arguments are {len(value)} characters long; the limit is "
+            f"kernel arguments are {len(value)} characters long, the limit is "
             f"{KERNEL_ARGS_MAX_LENGTH}",
             code="too_long",
         )
     for char in value:
         if char not in KERNEL_ARG_CHARS:
             raise ValidationError(
-                f"{describe_char(char)} is not allowed in kernel arguments; use letters, digits, "
+                f"{describe_char(char)} is not allowed in kernel arguments, use letters, digits, "
                 "space and _ . , : = + - / @ %",
                 code="bad_character",
             )
@@ -70,7 +78,7 @@ def validate_kernel_args(value: str) -> None:
         key = token.split("=", 1)[0]
         if key in RESERVED_KERNEL_ARGS:
             raise ValidationError(
-                f"{key}= is set by the service from the network and farm; remove it from the "
+                f"{key}= is set by the service from the network and farm, remove it from the "
                 "extra arguments",
                 code="reserved",
             )
@@ -129,6 +137,6 @@ def validate_kernel_name(value: str) -> None:
 def validate_network_slug(value: str) -> None:
     if not NETWORK_SLUG_RE.fullmatch(value):
         raise ValidationError(
-            "network name must be lower-case letters, digits and '-', at most 32 characters",
+            "network names are lower-case letters, digits and dashes, at most 32 characters",
             code="bad_network",
         )

@@ -8,7 +8,7 @@ urlpatterns = [
     path("", include("portal.urls")),
 ]
 
-handler400 = "provisioning.views.error_400"
-handler403 = "provisioning.views.error_403"
-handler404 = "provisioning.views.error_404"
-handler500 = "provisioning.views.error_500"
+handler400 = "provisioning.http.error_400"
+handler403 = "provisioning.http.error_403"
+handler404 = "provisioning.http.error_404"
+handler500 = "provisioning.http.error_500"

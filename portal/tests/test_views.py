@@ -237,7 +237,7 @@ def test_farm_id_with_leading_zeros_links_to_the_plain_number(client, prod):
         ("a${b}", "(U+0024) is not allowed in kernel arguments"),
         ("runmode=dev", "runmode= is set by the service"),
         ("quiet farmer_id=9", "farmer_id= is set by the service"),
-        ("x" * 513, "513 characters long; the limit is 512"),
+        ("x" * 513, "513 characters long, the limit is 512"),
     ],
 )
 def test_bad_extra_arguments_are_refused_inline_with_the_urls_reason(client, prod, extra, fragment):
@@ -252,7 +252,7 @@ def test_extra_arguments_a_link_cannot_carry_are_refused(client, prod):
     # "a_/b" would be written a____b, which the server reads back as "a/_b".
     text = page(client, network="prod", farm="1234", extra="a_/b")
     assert message(text, "extra").startswith(
-        "An underscore next to '/' cannot be written in a download link"
+        "An underscore next to a slash cannot be written in a download link"
     )
     assert download_links(text) == {}
 
@@ -323,7 +323,8 @@ def test_unknown_farm_is_accepted_with_a_hint_to_check_the_number(client, prod):
 def test_disabled_farm_is_refused(client, prod):
     Farm.objects.create(farmer_id=1234, name="Old", active=False)
     text = page(client, network="prod", farm="1234")
-    assert message(text, "farm") == "Farm 1234 is disabled on this boot service; ask its operators."
+    # The service's own reason, the one a node's console shows for the same farm.
+    assert message(text, "farm") == "Farm 1234 is disabled on this boot service."
     assert download_links(text) == {}
 
 

@@ -7,6 +7,7 @@ from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from provisioning.scripts import ipxe_text
 from provisioning.validators import KERNEL_ARG_CHARS
 
 NASTY = [
@@ -124,3 +125,33 @@ def test_random_macs_never_fail_the_server(client, db, mac):
 def test_odd_host_headers_are_refused_not_crashing(client, prod, host):
     response = client.get("/ipxe/prod/1", HTTP_HOST=host)
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ipxe/prod/12a",
+        "/ipxe/prod/0",
+        "/ipxe/Prod",
+        "/ipxe/nope",
+        "/ipxe/prod/1/a;b",
+        "/ipxe/prod/1/a'b",
+        "/ipxe/prod/1/" + "x" * 600,
+        "/ipxe/prod/1/runmode=dev",
+        "/ipxe/prod/1/x/no such kernel",
+        "/ipxe/prod/1/x/missing.efi",
+        "/provision/not-a-mac",
+        "/kernel/..%2Fsecret",
+        "/no/such/page",
+        "/iso/prod/1/a%0Ab",
+    ],
+)
+def test_console_messages_read_as_written(client, prod, path):
+    # What reaches an iPXE console passes through the sanitiser; a message worded for it
+    # comes out unchanged (no quote or semicolon turned into a question mark).
+    response = client.get(path)
+    assert response.status_code >= 400
+    (line,) = [ln for ln in response.content.decode().splitlines() if "zosboot error" in ln]
+    message = line.split(": ", 1)[1]
+    assert "?" not in message, line
+    assert ipxe_text(message) == message

@@ -3,13 +3,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from artifacts import builder
 from artifacts.formats import IMAGE_FORMATS, STATIC_TARGETS, BuildError
+from provisioning import answers
 from provisioning.models import Network
-from provisioning.scripts import (
-    BootError,
-    render_boot_script,
-    render_provision_chain_script,
-    resolve_target,
-)
+from provisioning.scripts import render_provision_chain_script
 
 
 class Command(BaseCommand):
@@ -36,12 +32,11 @@ class Command(BaseCommand):
             jobs.append((static.format, script, target))
         if base_url:
             for network in Network.objects.active():
-                try:
-                    script = render_boot_script(resolve_target(network.slug), base_url)
-                except BootError as error:
-                    self.stdout.write(f"skipping {network.slug}: {error.message}")
+                answer = answers.for_path(network.slug, base_url=base_url)
+                if not answer.boots:
+                    self.stdout.write(f"skipping {network.slug}: {answer.message}")
                     continue
-                jobs += [(fmt, script, network.slug) for fmt in IMAGE_FORMATS]
+                jobs += [(fmt, answer.script, network.slug) for fmt in IMAGE_FORMATS]
         else:
             self.stdout.write(
                 "ZOSBOOT_PUBLIC_URL is not set: building only the plain iPXE images "
