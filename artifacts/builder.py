@@ -4,15 +4,19 @@
 one UPDATE; a miss builds under the key's lock (concurrent requests for the same key wait for
 that build instead of starting their own) and a build slot (a flood of distinct URLs queues
 instead of exhausting the machine).
+
+When the disk under the cache is full, the least recently served images make room and the
+build is tried once more; failing that, the image is unavailable for now (`CacheFull`),
+said in one short line, the details going to the log.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import logging
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +34,15 @@ from .models import Artifact
 logger = logging.getLogger("zosboot.artifacts")
 
 Busy = cache.Busy
+ImageUnavailable = cache.ImageUnavailable
+
+
+class CacheFull(ImageUnavailable):
+    """No room for the image even after evicting older ones; come back later."""
+
+
+# Room a build needs besides the images kept; roughly the largest image plus its scratch.
+BUILD_ROOM_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,10 @@ def cache_key(fmt: Format, script: bytes, tc: Toolchain) -> str:
 
 
 def get_or_build(format_name: str, script: str | bytes, label: str = "") -> Result:
-    """The image for this script, from the cache or built now. Raises BuildError or Busy."""
+    """The image for this script, from the cache or built now.
+
+    Raises ImageUnavailable (Busy, CacheFull: come back later) or BuildError (a failure).
+    """
     fmt = FORMATS[format_name]
     data = script.encode() if isinstance(script, str) else script
     tc = toolchain()
@@ -89,9 +105,52 @@ def get_or_build(format_name: str, script: str | bytes, label: str = "") -> Resu
         with cache.build_slot(
             settings.ZOSBOOT_MAX_CONCURRENT_BUILDS, timeout=settings.ZOSBOOT_BUILD_WAIT_SECONDS
         ):
-            artifact = _build(fmt, data, key, tc, label)
+            artifact = _build_making_room(fmt, data, key, tc, label)
     evict_to(settings.ZOSBOOT_ARTIFACTS_MAX_BYTES, keep=artifact.key)
     return Result(artifact, built=True)
+
+
+def _build_making_room(fmt: Format, script: bytes, key: str, tc: Toolchain, label: str):
+    # Directories of builds whose worker was killed: nobody else would ever remove them.
+    for litter in cache.abandoned_builds():
+        shutil.rmtree(litter, ignore_errors=True)
+    try:
+        return _build(fmt, script, key, tc, label)
+    except (BuildError, OSError) as exc:
+        if not _out_of_space(exc):
+            raise
+        logger.warning("no room to build %s %s: %s", fmt.name, label or key[:12], exc)
+    freed = _make_room(BUILD_ROOM_BYTES)
+    try:
+        return _build(fmt, script, key, tc, label)
+    except (BuildError, OSError) as exc:
+        if not _out_of_space(exc):
+            raise
+        logger.error(
+            "no room to build %s %s after evicting %d image(s): %s",
+            fmt.name, label or key[:12], freed, exc,
+        )  # fmt: skip
+        raise CacheFull("the image cache has no room right now") from exc
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    """A full disk, however the failing tool said it (errno, or text in its message)."""
+    for error in (exc, exc.__cause__):
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+    text = str(exc)
+    return "No space left on device" in text or "Disk quota exceeded" in text
+
+
+def _make_room(needed: int) -> int:
+    """Evict least recently served images until `needed` bytes are free; how many went."""
+    evicted = 0
+    for artifact in Artifact.objects.order_by("last_served", "pk").iterator():
+        if shutil.disk_usage(cache.root()).free >= needed:
+            break
+        purge(artifact)
+        evicted += 1
+    return evicted
 
 
 def _cached(key: str) -> Artifact | None:
@@ -128,7 +187,7 @@ def _adopt(fmt: Format, key: str, label: str) -> Artifact | None:
 def _build(fmt: Format, script: bytes, key: str, tc: Toolchain, label: str) -> Artifact:
     final = cache.path_for(key, fmt.extension)
     final.parent.mkdir(parents=True, exist_ok=True)
-    workdir = Path(tempfile.mkdtemp(prefix=f"{key[:12]}-", dir=cache.tmp_dir()))
+    workdir = cache.build_dir(key)
     started = time.perf_counter()
     try:
         output = workdir / f"out.{fmt.extension}"

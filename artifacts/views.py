@@ -56,11 +56,12 @@ def serve(request: HttpRequest, fmt: str, script: str, stem: str, label: str) ->
     """Build or fetch the image, then send it with its checksum headers."""
     try:
         result = builder.get_or_build(fmt, script, label=label)
-    except builder.Busy as exc:
-        raise BootError(503, f"{exc}; try again in a few seconds", retry_after=5) from None
+    except builder.ImageUnavailable as exc:
+        raise BootError(503, f"{exc}, try again later", retry_after=exc.retry_after) from None
     except (BuildError, OSError) as exc:
+        # The tool's own words (a banner, a path) are for the operator's log, not a console.
         logger.error("building %s for %s failed: %s", fmt, label, exc)
-        raise BootError(503, f"the image could not be built: {exc}") from None
+        raise BootError(503, "the image could not be built, the operators have been told") from None
     artifact = result.artifact
     download = Download(
         store="artifacts",

@@ -103,11 +103,6 @@ def parse_farmer_id(raw: str) -> int:
     return value
 
 
-def validate_farmer_id(value: int) -> None:
-    if not 1 <= value <= FARMER_ID_MAX:
-        raise ValidationError(f"farm ID must be between 1 and {FARMER_ID_MAX}", code="out_of_range")
-
-
 def normalise_mac(raw: str) -> str:
     """Accept `52:54:00:ab:cd:ef`, `52-54-00-AB-CD-EF` or `525400abcdef`; return colon form."""
     value = raw.strip().lower()

@@ -57,6 +57,18 @@ if ZOSBOOT_PUBLIC_URL:
     # The admin behind an HTTPS proxy posts from the public origin.
     _public = urlsplit(ZOSBOOT_PUBLIC_URL)
     CSRF_TRUSTED_ORIGINS.append(f"{_public.scheme}://{_public.netloc}")
+    if _public.scheme == "https":
+        # Served over HTTPS: the admin's cookies never travel in clear.
+        SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS and the HTTP-to-HTTPS redirect are deliberate choices, not oversights: iPXE builds
+    # without HTTPS (older firmware, some BMCs) can only boot over plain HTTP, so the service
+    # must keep answering it. Terminate TLS at the front server and serve both schemes
+    # (README, Production).
+    "security.W004",  # SECURE_HSTS_SECONDS
+    "security.W008",  # SECURE_SSL_REDIRECT
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",

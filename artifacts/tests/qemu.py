@@ -71,7 +71,7 @@ _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 _ANSI_RE = re.compile(r"\x1b(\[[0-9;?=]*[ -/]*[@-~]|[@-Z\\-_]|c)")
 
 
-class BootError(RuntimeError):
+class GuestError(RuntimeError):
     """The guest did not show the expected output; the message ends with the log tail."""
 
     def __init__(self, message: str, log: str) -> None:
@@ -79,15 +79,15 @@ class BootError(RuntimeError):
         self.log = log
 
 
-class BootTimeout(BootError):
+class BootTimeout(GuestError):
     """The expected output did not appear within the timeout."""
 
 
-class BootFailed(BootError):
+class BootFailed(GuestError):
     """The serial console matched the ``fail`` pattern (by default: firmware gave up)."""
 
 
-class QemuExited(BootError):
+class QemuExited(GuestError):
     """QEMU stopped (bad option, guest reboot with -no-reboot, ...) before the match."""
 
 
@@ -320,7 +320,7 @@ def boot(
     The default ``expect`` waits for the Linux kernel's ``Command line:``; the caller
     usually asserts on ``result.kernel_cmdline`` afterwards. ``fail`` ends the wait early
     (e.g. a script's own error message). Raises :class:`BootTimeout`, :class:`BootFailed`
-    or :class:`QemuExited` (all :class:`BootError`, message ending with the log tail).
+    or :class:`QemuExited` (all :class:`GuestError`, message ending with the log tail).
     The serial log is written to ``workdir`` (a temporary directory if None).
 
     Only when the *firmware* gives up (``fail`` matched) is the boot tried again, up to

@@ -1,11 +1,17 @@
 """The cache and the builder: one build per key, bounded builds, atomic files, eviction."""
 
+import errno
 import hashlib
+import io
 import multiprocessing
+import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
 from artifacts import builder, cache
 from artifacts.formats import FORMATS, BuildError
@@ -128,14 +134,27 @@ def test_a_failed_build_leaves_nothing_behind(monkeypatch, settings):
 
 
 def test_disk_errors_become_build_errors(monkeypatch):
+    def denied(script, dest, workdir, tc):
+        raise OSError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setitem(
+        FORMATS, "krn", FORMATS["krn"].__class__(**{**FORMATS["krn"].__dict__, "build": denied})
+    )
+    with pytest.raises(BuildError, match="Permission denied"):
+        builder.get_or_build("krn", SCRIPT)
+
+
+def test_a_full_disk_is_unavailability_not_failure(monkeypatch):
     def full(script, dest, workdir, tc):
-        raise OSError(28, "No space left on device")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setitem(
         FORMATS, "krn", FORMATS["krn"].__class__(**{**FORMATS["krn"].__dict__, "build": full})
     )
-    with pytest.raises(BuildError, match="No space left"):
+    with pytest.raises(builder.CacheFull) as refused:
         builder.get_or_build("krn", SCRIPT)
+    assert isinstance(refused.value, builder.ImageUnavailable)
+    assert "No space left" in str(refused.value.__cause__)
 
 
 def test_a_file_removed_behind_the_cache_is_rebuilt():
@@ -158,3 +177,111 @@ def test_cache_size_cap_is_applied_after_each_build(settings):
     builder.get_or_build("krn", "#!ipxe\necho one\n")
     newest = builder.get_or_build("krn", "#!ipxe\necho two\n").artifact
     assert list(Artifact.objects.values_list("key", flat=True)) == [newest.key]
+
+
+# --- litter and full disks -----------------------------------------------------------------
+
+
+def _killed_worker_builds(key: str, settings) -> subprocess.Popen:
+    """A worker in the middle of building `key` (its lock held, its directory half full)."""
+    code = (
+        "import fcntl, os, sys, time\n"
+        "root = sys.argv[1]; key = sys.argv[2]\n"
+        "os.makedirs(f'{root}/locks', exist_ok=True); os.makedirs(f'{root}/tmp', exist_ok=True)\n"
+        "fd = os.open(f'{root}/locks/{key}.lock', os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "os.makedirs(f'{root}/tmp/{key}-k1ll3d/work')\n"
+        "open(f'{root}/tmp/{key}-k1ll3d/work/out.iso', 'wb').write(bytes(4 << 20))\n"
+        "print('building', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-c", code, str(settings.ZOSBOOT_ARTIFACTS_DIR), key],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert worker.stdout.readline().strip() == "building"
+    return worker
+
+
+def test_a_killed_workers_build_directory_is_removed_and_a_live_one_is_not(settings):
+    key = "ab" * 32
+    worker = _killed_worker_builds(key, settings)
+    litter = settings.ZOSBOOT_ARTIFACTS_DIR / "tmp" / f"{key}-k1ll3d"
+    try:
+        assert cache.abandoned_builds() == []  # still building: not litter
+        call_command("prune_artifacts", stdout=io.StringIO())
+        assert litter.is_dir()
+    finally:
+        worker.kill()
+        worker.wait()
+    assert cache.abandoned_builds() == [litter]
+    out = io.StringIO()
+    call_command("prune_artifacts", stdout=out)
+    assert not litter.exists()
+    assert "1 stray file(s) and abandoned build(s)" in out.getvalue()
+
+
+def test_the_next_build_clears_what_killed_workers_left(settings):
+    key = "cd" * 32
+    worker = _killed_worker_builds(key, settings)
+    worker.kill()
+    worker.wait()
+    builder.get_or_build("krn", SCRIPT)
+    assert list((settings.ZOSBOOT_ARTIFACTS_DIR / "tmp").iterdir()) == []
+
+
+def _failing_with(monkeypatch, fmt: str, failures: list[BaseException]):
+    real = FORMATS[fmt].build
+
+    def build(script, dest, workdir, tc):
+        if failures:
+            raise failures.pop(0)
+        return real(script, dest, workdir, tc)
+
+    monkeypatch.setitem(
+        FORMATS, fmt, FORMATS[fmt].__class__(**{**FORMATS[fmt].__dict__, "build": build})
+    )
+
+
+XORRISO_FULL = BuildError(
+    "xorriso failed (exit status 5): xorriso 1.5.4 : RockRidge filesystem manipulator, "
+    "libburnia project.\nlibisofs: FAILURE : No space left on device"
+)
+
+
+def test_a_full_disk_evicts_the_least_recently_served_images_and_builds(monkeypatch):
+    old = builder.get_or_build("krn", "#!ipxe\necho old\n").artifact
+    recent = builder.get_or_build("krn", "#!ipxe\necho recent\n").artifact
+    builder.get_or_build("krn", "#!ipxe\necho recent\n")
+    _failing_with(monkeypatch, "iso", [XORRISO_FULL])
+    # The disk is full until one image has gone.
+    free = {"bytes": 0}
+    real_purge = builder.purge
+
+    def purge(artifact):
+        real_purge(artifact)
+        free["bytes"] = 1 << 40
+
+    monkeypatch.setattr(builder, "purge", purge)
+    monkeypatch.setattr(
+        builder.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(1, 1, free["bytes"])
+    )
+    result = builder.get_or_build("iso", SCRIPT)
+    assert result.built and result.artifact.path.is_file()
+    assert not Artifact.objects.filter(key=old.key).exists() and not old.path.exists()
+    assert Artifact.objects.filter(key=recent.key).exists()
+
+
+def test_a_disk_that_stays_full_is_a_short_503_and_the_details_go_to_the_log(
+    client, prod, monkeypatch, caplog
+):
+    _failing_with(monkeypatch, "iso", [XORRISO_FULL, OSError(errno.ENOSPC, "No space left")])
+    monkeypatch.setattr(builder.logger, "handlers", [caplog.handler])
+    response = client.get("/iso/prod/1")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "60"
+    body = response.content.decode()
+    assert "the image cache has no room right now, try again later" in body
+    assert "xorriso" not in body and "libburnia" not in body
+    assert "RockRidge" in caplog.text

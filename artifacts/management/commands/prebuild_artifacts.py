@@ -46,7 +46,7 @@ class Command(BaseCommand):
         for fmt, script, label in jobs:
             try:
                 result = builder.get_or_build(fmt, script, label=label)
-            except (BuildError, builder.Busy) as exc:
+            except (BuildError, builder.ImageUnavailable) as exc:
                 raise CommandError(f"{fmt} for {label}: {exc}") from exc
             built += result.built
         self.stdout.write(self.style.SUCCESS(f"{len(jobs)} image(s) ready, {built} built now"))
