@@ -112,3 +112,9 @@ def zero_file(path: Path, sectors: int) -> None:
     """Create a sparse all-zero image of the given size."""
     with open(path, "wb") as fh:
         fh.truncate(sectors * SECTOR)
+
+
+def partition(tc: Toolchain, image: Path, table: str, workdir: Path) -> None:
+    """Write a partition table (sfdisk's script format) into a disk image file."""
+    run(tc, ["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "--wipe", "never",
+             str(image)], workdir, stdin=table.encode())  # fmt: skip

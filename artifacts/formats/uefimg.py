@@ -11,11 +11,12 @@ from .geometry import (
     fat_sectors,
     ids,
     make_fat,
+    partition,
     tree_sizes,
     zero_file,
 )
 from .parts import LICENSE_NAME, esp_tree, media_builder
-from .toolchain import Toolchain, place, run
+from .toolchain import Toolchain, place
 
 
 @media_builder
@@ -29,13 +30,10 @@ def build_uefimg(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> Non
     backup_gpt = 33  # header + 128 entries of 128 bytes at the end of the disk
     zero_file(dest, PART_START + sectors + backup_gpt)
     disk_guid, part_guid, serial = ids("uefimg", script)
-    run(tc, ["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "--wipe", "never",
-              str(dest)],
-         workdir,
-         stdin=(
-             "label: gpt\n"
-             f"label-id: {str(disk_guid).upper()}\n"
-             f"start={PART_START}, size={sectors}, type={ESP_TYPE_GUID}, "
-             f'uuid={str(part_guid).upper()}, name="EFI system partition"\n'
-         ).encode())  # fmt: skip
+    partition(tc, dest, (
+        "label: gpt\n"
+        f"label-id: {str(disk_guid).upper()}\n"
+        f"start={PART_START}, size={sectors}, type={ESP_TYPE_GUID}, "
+        f'uuid={str(part_guid).upper()}, name="EFI system partition"\n'
+    ), workdir)  # fmt: skip
     make_fat(tc, dest, tree, sectors=sectors, offset=PART_START, serial=serial, workdir=workdir)

@@ -12,6 +12,7 @@ from .geometry import (
     fat_sectors,
     ids,
     make_fat,
+    partition,
     tree_sizes,
     zero_file,
 )
@@ -36,14 +37,11 @@ def build_usb(script: bytes, dest: Path, workdir: Path, tc: Toolchain) -> None:
     sectors = fat_sectors(sizes, dirs, fat16=True, slack=FAT_SLACK)
     zero_file(dest, PART_START + sectors)
     _, _, serial = ids("usb", script)
-    run(tc, ["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "--wipe", "never",
-              str(dest)],
-         workdir,
-         stdin=(
-             "label: dos\n"
-             f"label-id: 0x{serial:08x}\n"
-             f"start={PART_START}, size={sectors}, type=e, bootable\n"
-         ).encode())  # fmt: skip
+    partition(tc, dest, (
+        "label: dos\n"
+        f"label-id: 0x{serial:08x}\n"
+        f"start={PART_START}, size={sectors}, type=e, bootable\n"
+    ), workdir)  # fmt: skip
     make_fat(tc, dest, tree, sectors=sectors, offset=PART_START, serial=serial, workdir=workdir)
     run(tc, ["syslinux", "--offset", str(PART_START * SECTOR), "--install", str(dest)],
          workdir)  # fmt: skip

@@ -27,13 +27,23 @@ import re
 import shutil
 import signal
 import subprocess
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
+
+from .media import (  # noqa: F401  (the media are part of this harness's interface)
+    Cdrom,
+    DirectKernel,
+    Disk,
+    EspDir,
+    Media,
+    UsbStick,
+    grub_bios_cd,
+    qemu_escape,
+)
 
 Firmware = Literal["bios", "uefi"]
 
@@ -91,11 +101,6 @@ class QemuExited(GuestError):
     """QEMU stopped (bad option, guest reboot with -no-reboot, ...) before the match."""
 
 
-def qemu_escape(value: str) -> str:
-    """Double commas, which QEMU's ``key=value,...`` option parser treats as separators."""
-    return value.replace(",", ",,")
-
-
 def tail(log: str, lines: int = 40) -> str:
     """Return the last non-blank lines of a serial log without terminal escapes.
 
@@ -114,104 +119,6 @@ def kernel_cmdline(log: str) -> str | None:
     """
     match = KERNEL_COMMAND_LINE.search(log)
     return match.group(1).strip() if match else None
-
-
-class Media(Protocol):
-    """Something a guest boots from; it knows the QEMU arguments that attach it."""
-
-    def qemu_args(self) -> list[str]:
-        """QEMU arguments that attach this medium as the first boot device."""
-        ...
-
-
-def _drive(path: Path | str, **opts: str) -> str:
-    """A ``-drive`` value for ``if=none`` drives, with the file name comma-escaped."""
-    extra = "".join(f",{key}={value}" for key, value in opts.items())
-    return f"if=none,id=boot0,format=raw,file={qemu_escape(str(path))}{extra}"
-
-
-@dataclass(frozen=True)
-class Cdrom:
-    """An ISO attached as an IDE/AHCI CD-ROM (what BMC virtual media looks like)."""
-
-    path: Path
-
-    def qemu_args(self) -> list[str]:
-        return [
-            "-drive", _drive(self.path, media="cdrom", readonly="on"),
-            "-device", "ide-cd,drive=boot0,bootindex=0",
-        ]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class UsbStick:
-    """A raw image on a USB mass-storage device behind an xHCI controller.
-
-    ``snapshot=on`` keeps the image file unchanged whatever the guest writes.
-    """
-
-    path: Path
-
-    def qemu_args(self) -> list[str]:
-        return [
-            "-device", "qemu-xhci,id=xhci",
-            "-drive", _drive(self.path, snapshot="on"),
-            "-device", "usb-storage,bus=xhci.0,drive=boot0,removable=on,bootindex=0",
-        ]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Disk:
-    """A raw image as a plain IDE/AHCI hard disk (e.g. a UEFI disk image)."""
-
-    path: Path
-
-    def qemu_args(self) -> list[str]:
-        return [
-            "-drive", _drive(self.path, snapshot="on"),
-            "-device", "ide-hd,drive=boot0,bootindex=0",
-        ]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class EspDir:
-    """A host directory shown to the guest as a FAT disk (QEMU vvfat).
-
-    Lets a UEFI test lay out ``EFI/BOOT/BOOTX64.EFI`` + ``autoexec.ipxe`` without building
-    an image first. Without vvfat's ``rw:`` nothing is ever written back to the directory;
-    ``snapshot=on`` rather than ``readonly=on`` because ide-hd refuses read-only drives.
-    """
-
-    path: Path
-
-    def qemu_args(self) -> list[str]:
-        return [
-            "-drive", _drive(f"fat:{self.path}", snapshot="on"),
-            "-device", "ide-hd,drive=boot0,bootindex=0",
-        ]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class DirectKernel:
-    """QEMU loads a kernel (e.g. ``ipxe.lkrn``) itself, as a boot loader would.
-
-    ``-kernel``/``-initrd``/``-append`` take plain strings, so no comma escaping here.
-    ``ipxe.lkrn`` runs its initrd as a script, and its command line as a script too.
-    For BIOS: OVMF did not start ``ipxe-amd64.efi`` given as ``-kernel`` (it fell through
-    to its shell), so UEFI tests boot iPXE from an :class:`EspDir` or an image instead.
-    """
-
-    kernel: Path
-    initrd: Path | None = None
-    append: str | None = None
-
-    def qemu_args(self) -> list[str]:
-        args = ["-kernel", str(self.kernel)]
-        if self.initrd is not None:
-            args += ["-initrd", str(self.initrd)]
-        if self.append is not None:
-            args += ["-append", self.append]
-        return args
 
 
 def relay_command(http_port: int) -> str:
@@ -433,22 +340,3 @@ def host_problems(firmwares: tuple[Firmware, ...] = ("bios", "uefi")) -> list[st
     if "uefi" in firmwares and not OVMF_PATH.is_file():
         problems.append(f"{OVMF_PATH} not found (apt-get install ovmf)")
     return problems
-
-
-def grub_bios_cd(krn: Path, dest: Path, workdir: Path) -> Path:
-    """A BIOS GRUB CD set up exactly as README.txt in the krn tar tells a farmer to."""
-    root = workdir / "root"
-    (root / "boot" / "grub").mkdir(parents=True)
-    with tarfile.open(krn) as tar:
-        tar.extractall(root / "boot", filter="data")
-    readme = (root / "boot" / "zos" / "README.txt").read_text()
-    stanza = re.search(r'^ *menuentry "Zero-OS" \{\n.*?^ *\}$', readme, re.S | re.M)
-    assert stanza, "README.txt has no GRUB menuentry"
-    (root / "boot" / "grub" / "grub.cfg").write_text(
-        "set timeout=0\nset default=0\n" + stanza.group(0) + "\n"
-    )
-    subprocess.run(
-        ["grub-mkrescue", "-d", "/usr/lib/grub/i386-pc", "-o", str(dest), str(root)],
-        capture_output=True, timeout=120, check=True,
-    )  # fmt: skip
-    return dest

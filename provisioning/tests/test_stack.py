@@ -3,6 +3,7 @@ it. Every test starts its own stack (setup/serve.sh) on 127.0.0.1 with its own d
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 
@@ -100,11 +101,17 @@ def test_django_delivery_sheds_downloads_beyond_the_cap_and_still_answers_script
             time.sleep(0.2)
 
 
-def test_a_graceful_stop_writes_every_boot_event_and_stops_both_servers(tmp_path, ipxe_dir):
-    # Events are queued for an hour: only the flush on the way out can write them.
-    with running_stack(tmp_path, ipxe_dir, ZOSBOOT_HISTORY_FLUSH_SECONDS="3600") as stack:
+@contextlib.contextmanager
+def small_kernel_stack(tmp_path, ipxe_dir, **settings):
+    with running_stack(tmp_path, ipxe_dir, **settings) as stack:
         kernel = sparse_kernel(stack.root / "zero-os-storm.efi", size=1024 * 1024)
         stack.manage("import_kernel", str(kernel), "--network", "prod")
+        yield stack
+
+
+def test_a_graceful_stop_writes_every_boot_event_and_stops_both_servers(tmp_path, ipxe_dir):
+    # Events are queued for an hour: only the flush on the way out can write them.
+    with small_kernel_stack(tmp_path, ipxe_dir, ZOSBOOT_HISTORY_FLUSH_SECONDS="3600") as stack:
         for farm in range(1, 41):
             assert stack.get(f"/ipxe/prod/{farm}")[0] == 200
         assert stack.get("/kernel/net/prod.efi")[0] == 200
@@ -120,9 +127,7 @@ def test_a_graceful_stop_writes_every_boot_event_and_stops_both_servers(tmp_path
 
 
 def test_the_history_writer_of_each_worker_writes_while_serving(tmp_path, ipxe_dir):
-    with running_stack(tmp_path, ipxe_dir, ZOSBOOT_HISTORY_FLUSH_SECONDS="0.2") as stack:
-        kernel = sparse_kernel(stack.root / "zero-os-storm.efi", size=1024 * 1024)
-        stack.manage("import_kernel", str(kernel), "--network", "prod")
+    with small_kernel_stack(tmp_path, ipxe_dir, ZOSBOOT_HISTORY_FLUSH_SECONDS="0.2") as stack:
         for farm in range(1, 21):
             assert stack.get(f"/ipxe/prod/{farm}")[0] == 200
         count = "from provisioning.models import BootEvent as E; print(E.objects.count())"

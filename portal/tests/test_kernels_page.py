@@ -1,0 +1,69 @@
+"""The kernels page: each network's current kernel and the ones it booted before."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from provisioning.models import Kernel, KernelChange, Network
+
+pytestmark = pytest.mark.django_db
+
+
+def test_kernels_page_lists_current_kernel_with_sha256_size_and_dates(client, prod, kernel):
+    Kernel.objects.filter(pk=kernel.pk).update(uploaded_at=datetime(2025, 5, 1, 8, 30, tzinfo=UTC))
+    KernelChange.objects.filter(network=prod).update(
+        changed_at=datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
+    )
+    text = html.unescape(client.get("/kernels/").content.decode())
+    section = re.search(r'<section class="kernels" aria-labelledby="net-prod">(.*?)</section>',
+                        text, re.S).group(1)  # fmt: skip
+    assert '<a href="/kernel/zero-os-development-amd64.efi">zero-os-development-amd64.efi</a>' in (
+        section
+    )
+    assert kernel.sha256 in section
+    assert f'title="{kernel.size} bytes"' in section
+    assert re.search(r"<dt>Uploaded</dt>\s*<dd><time[^>]*>2025-05-01 08:30 UTC</time>", section)
+    assert re.search(r"<dt>Booted since</dt>\s*<dd><time[^>]*>2025-06-02 12:00 UTC</time>", section)
+    assert '<a href="/kernel/net/prod.efi">/kernel/net/prod.efi</a>' in section
+
+
+def test_kernels_page_lists_previous_kernels_newest_first(client, prod, kernel, make_kernel):
+    v2 = make_kernel("zero-os-v2.efi", b"two")
+    v3 = make_kernel("zero-os-v3.efi", b"three")
+    now = timezone.now()
+    prod.switch_kernel(v2)
+    prod.switch_kernel(v3)
+    # Spread the changes in time so the order is the order of the switches.
+    for offset, change in enumerate(prod.kernel_changes.order_by("pk")):
+        KernelChange.objects.filter(pk=change.pk).update(changed_at=now + timedelta(hours=offset))
+    text = client.get("/kernels/").content.decode()
+    section = re.search(r'aria-labelledby="net-prod">(.*?)</section>', text, re.S).group(1)
+    current, previous = section.split("Previous kernels")
+    assert "zero-os-v3.efi" in current and v3.sha256 in current
+    names = re.findall(r'<p class="history-name"><a href="/kernel/([^"]+)">', previous)
+    assert names == ["zero-os-v2.efi", "zero-os-development-amd64.efi"]
+    assert v2.sha256 in previous and kernel.sha256 in previous
+
+
+def test_kernels_page_names_a_deleted_kernel_without_a_link(client, prod, make_kernel):
+    newer = make_kernel("zero-os-new.efi", b"new")
+    prod.switch_kernel(newer)
+    Kernel.objects.filter(name="zero-os-development-amd64.efi").delete()
+    text = client.get("/kernels/").content.decode()
+    assert 'zero-os-development-amd64.efi <span class="hint">(file deleted)</span>' in text
+
+
+def test_kernels_page_shows_networks_without_kernel_and_hides_inactive_ones(client, prod):
+    Network.objects.filter(slug="dev").update(active=False)
+    text = client.get("/kernels/").content.decode()
+    assert 'aria-labelledby="net-test"' in text and "No kernel yet" in text
+    assert 'aria-labelledby="net-dev"' not in text
+
+
+def test_kernels_page_is_linked_from_the_portal(client, prod):
+    assert '<a href="/kernels/"' in html.unescape(client.get("/").content.decode())

@@ -1,0 +1,134 @@
+"""Moving a zos_bootstrap install into zosboot: its kernel files, its `net/<net>.efi` links and
+its `provision` table. Every step can run again: what is already here is left as it is.
+
+`say(level, text)` reports as it goes (the command prints it); a source that cannot be read
+at all is a LegacyImportError.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from .kernels import KernelConflict, register_kernel
+from .models import Farm, Kernel, Network, Node
+from .validators import (
+    clean_kernel_args,
+    normalise_mac,
+    parse_farmer_id,
+    validate_kernel_name,
+    validate_network_slug,
+)
+
+SUCCESS, INFO, WARNING = "success", "info", "warning"
+Say = Callable[[str, str], None]
+
+
+class LegacyImportError(Exception):
+    """The old install cannot be read (not a directory, no provision table, ...)."""
+
+
+def import_install(kernel_dir: Path, provision_db: Path | None, say: Say) -> None:
+    """Everything: kernels, then the network links, then the provisioned nodes."""
+    if not kernel_dir.is_dir():
+        raise LegacyImportError(f"{kernel_dir} is not a directory")
+    if provision_db is not None and not provision_db.is_file():
+        raise LegacyImportError(f"{provision_db} is not a file")
+    import_kernels(kernel_dir, say)
+    import_network_links(kernel_dir / "net", say)
+    if provision_db is not None:
+        import_provisioned(provision_db, say)
+
+
+def import_kernels(kernel_dir: Path, say: Say) -> None:
+    created = 0
+    for path in sorted(kernel_dir.iterdir()):
+        if path.is_symlink() or not path.is_file():
+            continue  # links are pointers, handled with net/
+        try:
+            _, new = register_kernel(path)
+        except ValidationError as exc:
+            say(WARNING, f"skipped {path.name}: {exc.messages[0]}")
+            continue
+        except KernelConflict as exc:
+            say(WARNING, f"skipped {path.name}: {exc}")
+            continue
+        created += new
+    say(SUCCESS, f"Kernels: {created} imported")
+
+
+def import_network_links(net_dir: Path, say: Say) -> None:
+    if not net_dir.is_dir():
+        return
+    for link in sorted(net_dir.glob("*.efi")):
+        slug = link.stem
+        try:
+            validate_network_slug(slug)
+        except ValidationError:
+            say(WARNING, f"skipped {link.name}: not a usable network name")
+            continue
+        if not link.exists():
+            say(WARNING, f"skipped {link.name}: dangling link")
+            continue
+        target = link.resolve()
+        kernel = Kernel.objects.filter(name=target.name).first()
+        if kernel is None:
+            try:
+                validate_kernel_name(target.name)
+                kernel, _ = register_kernel(target)
+            except (ValidationError, KernelConflict) as exc:
+                say(WARNING, f"skipped {link.name}: {exc}")
+                continue
+        network, _ = Network.objects.get_or_create(slug=slug, defaults={"name": slug})
+        if network.switch_kernel(kernel, note="import_legacy"):
+            say(SUCCESS, f"Network {slug} now boots {kernel.name}")
+        else:
+            say(INFO, f"Network {slug} already boots {kernel.name}")
+
+
+def import_provisioned(db_path: Path, say: Say) -> None:
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(provision)")]
+        if not columns:
+            raise LegacyImportError(f"{db_path} has no provision table")
+        # Releases of the old service called the network column "branch" or "release",
+        # and kept the farm ID in the "zerotier" column.
+        net_col = next((c for c in ("release", "branch") if c in columns), None)
+        farm_col = next((c for c in ("farmer", "zerotier") if c in columns), None)
+        if "client" not in columns or net_col is None:
+            raise LegacyImportError(f"unexpected provision table columns: {', '.join(columns)}")
+        select = ", ".join(
+            ["client", net_col, farm_col or "NULL", "kargs" if "kargs" in columns else "''"]
+        )
+        rows = db.execute(f"SELECT {select} FROM provision").fetchall()  # noqa: S608
+    except sqlite3.Error as exc:
+        raise LegacyImportError(f"cannot read {db_path}: {exc}") from exc
+    finally:
+        db.close()
+    imported = 0
+    for client, net, farm, kargs in rows:
+        try:
+            mac = normalise_mac(str(client or ""))
+            farmer_id = parse_farmer_id(str(farm or "").strip()) if farm else None
+            extra = clean_kernel_args(str(kargs or ""))
+        except ValidationError as exc:
+            say(WARNING, f"skipped provision row {client!r}: {exc.messages[0]}")
+            continue
+        network = Network.objects.filter(slug=str(net or "")).first()
+        if network is None:
+            say(WARNING, f"skipped provision row {client!r}: unknown network {net!r}")
+            continue
+        with transaction.atomic():
+            farm_obj = None
+            if farmer_id is not None:
+                farm_obj, _ = Farm.objects.get_or_create(farmer_id=farmer_id)
+            Node.objects.update_or_create(
+                mac=mac, defaults={"network": network, "farm": farm_obj, "extra_args": extra}
+            )
+        imported += 1
+    say(SUCCESS, f"Nodes: {imported} imported from {db_path.name}")
