@@ -112,8 +112,7 @@ def get_or_build(format_name: str, script: str | bytes, label: str = "") -> Resu
 
 def _build_making_room(fmt: Format, script: bytes, key: str, tc: Toolchain, label: str):
     # Directories of builds whose worker was killed: nobody else would ever remove them.
-    for litter in cache.abandoned_builds():
-        shutil.rmtree(litter, ignore_errors=True)
+    cache.remove_abandoned_builds()
     try:
         return _build(fmt, script, key, tc, label)
     except (BuildError, OSError) as exc:

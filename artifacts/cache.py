@@ -144,6 +144,14 @@ def abandoned_builds() -> list[Path]:
     return found
 
 
+def remove_abandoned_builds() -> int:
+    """Remove what killed workers left half-built; how many directories went."""
+    litter = abandoned_builds()
+    for path in litter:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(litter)
+
+
 def strays(known_keys: Collection[str]) -> list[Path]:
     """Files in the store that are not a known image, and old lock files of gone keys."""
     if not root().is_dir():

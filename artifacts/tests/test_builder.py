@@ -285,3 +285,14 @@ def test_a_disk_that_stays_full_is_a_short_503_and_the_details_go_to_the_log(
     assert "the image cache has no room right now, try again later" in body
     assert "xorriso" not in body and "libburnia" not in body
     assert "RockRidge" in caplog.text
+
+
+def test_a_restart_clears_what_killed_workers_left(settings):
+    key = "ef" * 32
+    worker = _killed_worker_builds(key, settings)
+    worker.kill()
+    worker.wait()
+    out = io.StringIO()
+    call_command("prebuild_artifacts", stdout=out)  # what make run does at every start
+    assert "removed 1 build(s) abandoned by stopped workers" in out.getvalue()
+    assert list((settings.ZOSBOOT_ARTIFACTS_DIR / "tmp").iterdir()) == []

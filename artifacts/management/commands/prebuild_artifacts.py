@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from artifacts import builder
+from artifacts import builder, cache
 from artifacts.formats import IMAGE_FORMATS, STATIC_TARGETS, BuildError
 from provisioning import answers
 from provisioning.models import Network
@@ -24,6 +24,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, base_url, **options):
         base_url = (base_url or settings.ZOSBOOT_PUBLIC_URL).rstrip("/")
+        # make run calls this at every start: what a killed worker left goes now.
+        if removed := cache.remove_abandoned_builds():
+            self.stdout.write(f"removed {removed} build(s) abandoned by stopped workers")
         jobs: list[tuple[str, str, str]] = []
         for target, static in STATIC_TARGETS.items():
             if static.provisions and not base_url:
