@@ -1,0 +1,146 @@
+"""The machines: farms, the nodes that boot (known by MAC) and what each was served."""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from ..validators import FARMER_ID_MAX, normalise_mac, validate_kernel_args, validate_mac
+from .kernels import Kernel
+from .networks import Network
+
+
+class Farm(models.Model):
+    """A farmer's farm on the grid, identified by the farm ID Zero-OS registers nodes under."""
+
+    farmer_id = models.PositiveBigIntegerField(
+        "farm ID",
+        unique=True,
+        validators=[MinValueValidator(1), MaxValueValidator(FARMER_ID_MAX)],
+    )
+    name = models.CharField(max_length=100, blank=True)
+    notes = models.TextField(blank=True)
+    active = models.BooleanField(
+        default=True, help_text="Nodes of an inactive farm are told so and do not boot."
+    )
+
+    class Meta:
+        ordering = ["farmer_id"]
+        verbose_name = "farm"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(farmer_id__gte=1) & Q(farmer_id__lte=FARMER_ID_MAX),
+                name="farm_id_fits_uint32",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.farmer_id} {self.name}".strip()
+
+
+class NodeQuerySet(models.QuerySet):
+    def for_mac(self, mac: str) -> Node | None:
+        return (
+            self.select_related("farm", "network__kernel", "kernel_override")
+            .filter(mac=normalise_mac(mac))
+            .first()
+        )
+
+    def pending(self) -> NodeQuerySet:
+        return self.filter(Q(farm__isnull=True) | Q(network__isnull=True))
+
+
+class Node(models.Model):
+    """A physical server, known by the MAC address of the NIC it boots from."""
+
+    mac = models.CharField(
+        "MAC address",
+        max_length=17,
+        unique=True,
+        validators=[validate_mac],
+        help_text="52:54:00:ab:cd:ef, 52-54-00-AB-CD-EF or 525400abcdef; stored as the first.",
+    )
+    farm = models.ForeignKey(
+        Farm, on_delete=models.PROTECT, null=True, blank=True, related_name="nodes"
+    )
+    network = models.ForeignKey(
+        Network, on_delete=models.PROTECT, null=True, blank=True, related_name="nodes"
+    )
+    kernel_override = models.ForeignKey(
+        Kernel,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="overriding_nodes",
+        help_text="Boot this kernel instead of the network's.",
+    )
+    extra_args = models.CharField(
+        "extra kernel arguments", max_length=512, blank=True, validators=[validate_kernel_args]
+    )
+    enabled = models.BooleanField(
+        default=True, help_text="A disabled node is told so and does not boot."
+    )
+    notes = models.TextField(blank=True)
+    first_seen = models.DateTimeField(null=True, blank=True, editable=False)
+    last_seen = models.DateTimeField(null=True, blank=True, editable=False)
+    last_ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
+    boot_count = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = NodeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["mac"]
+        verbose_name = "node"
+
+    def __str__(self) -> str:
+        return self.mac
+
+    def save(self, *args, **kwargs) -> None:
+        self.mac = normalise_mac(self.mac)
+        super().save(*args, **kwargs)
+
+    @property
+    def is_pending(self) -> bool:
+        return self.farm_id is None or self.network_id is None
+
+    @property
+    def kernel(self) -> Kernel | None:
+        if self.kernel_override_id:
+            return self.kernel_override
+        return self.network.kernel if self.network_id else None
+
+
+class BootEvent(models.Model):
+    """One thing served to a node: a script or a kernel download. Answers "who runs what"."""
+
+    class Kind(models.TextChoices):
+        SCRIPT = "script", "boot script"
+        KERNEL = "kernel", "kernel download"
+        PENDING = "pending", "waiting for approval"
+        REFUSED = "refused", "refused (disabled)"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    network = models.ForeignKey(
+        Network, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    farmer_id = models.PositiveBigIntegerField("farm ID", null=True, blank=True, db_index=True)
+    node = models.ForeignKey(
+        Node, on_delete=models.SET_NULL, null=True, blank=True, related_name="boot_events"
+    )
+    mac = models.CharField("MAC address", max_length=17, blank=True, db_index=True)
+    kernel_name = models.CharField(max_length=200, blank=True, db_index=True)
+    kernel_sha256 = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=200, blank=True)
+    path = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "boot event"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.kind} {self.client_ip or '-'}"
