@@ -27,7 +27,7 @@ def portal_networks() -> QuerySet[Network]:
     """Active networks with their kernel and since when they boot it (`kernel_since`)."""
     return (
         Network.objects.active()
-        .select_related("kernel")
+        .select_related("kernel", "link__kernel")
         .annotate(kernel_since=Max("kernel_changes__changed_at"))
         .order_by("slug")
     )
@@ -35,7 +35,7 @@ def portal_networks() -> QuerySet[Network]:
 
 def default_network(networks) -> str:
     """The network preselected on a fresh page: prod when it can boot, else the first that can."""
-    bootable = [network.slug for network in networks if network.kernel_id]
+    bootable = [network.slug for network in networks if network.current_kernel]
     if "prod" in bootable:
         return "prod"
     return bootable[0] if bootable else ""

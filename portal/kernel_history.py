@@ -44,10 +44,10 @@ def network_kernels(network: Network) -> NetworkKernels:
             end = changes[index + 1].changed_at if index + 1 < len(changes) else None
             periods.append(Period(change.new_name, change.new, change.changed_at, end))
     since = None
-    if periods and periods[-1].end is None and periods[-1].kernel == network.kernel:
+    if periods and periods[-1].end is None and periods[-1].kernel == network.current_kernel:
         since = periods[-1].start
     previous = [period for period in reversed(periods) if period.end is not None]
-    return NetworkKernels(network, network.kernel, since, previous)
+    return NetworkKernels(network, network.current_kernel, since, previous)
 
 
 def all_network_kernels() -> list[NetworkKernels]:
@@ -55,7 +55,7 @@ def all_network_kernels() -> list[NetworkKernels]:
     changes = KernelChange.objects.select_related("new", "previous").order_by("changed_at", "pk")
     networks = (
         Network.objects.active()
-        .select_related("kernel")
+        .select_related("kernel", "link__kernel")
         .prefetch_related(Prefetch("kernel_changes", queryset=changes))
         .order_by("slug")
     )

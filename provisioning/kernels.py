@@ -5,15 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files import File
 
 from .digests import sha256_path
-from .models import Kernel
+from .models import BranchLink, Kernel
 from .validators import validate_kernel_name
 
 
 class KernelConflict(Exception):
     """A kernel of that name exists with other content; kernel files are never replaced."""
+
+
+def check_kernel_name(name: str) -> None:
+    """A usable name for a new kernel: the kernel-name alphabet, and not a branch link's
+    name (both are served at /kernel/NAME). Raises ValidationError."""
+    validate_kernel_name(name)
+    if BranchLink.objects.filter(name=name).exists():
+        raise ValidationError(
+            f"{name} is a branch link; a kernel needs a name of its own", code="taken"
+        )
 
 
 def register_kernel(source: Path, name: str | None = None, notes: str = "") -> tuple[Kernel, bool]:
@@ -23,7 +34,7 @@ def register_kernel(source: Path, name: str | None = None, notes: str = "") -> t
     A file already in the store under its own name is registered in place, not copied.
     """
     name = name or source.name
-    validate_kernel_name(name)
+    check_kernel_name(name)
     sha256, size = sha256_path(source)
     existing = Kernel.objects.filter(name=name).first()
     if existing is not None:

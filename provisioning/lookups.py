@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection
 
-from .models import ConfigGeneration, Farm, Kernel, Network
+from .models import BranchLink, ConfigGeneration, Farm, Kernel, Network
 
 # Kernels and farms are looked up by what clients send; bound what made-up names can fill.
 MAX_REMEMBERED = 4096
@@ -34,8 +34,13 @@ class Catalog:
         return self.networks.get(slug)
 
     def kernel(self, name: str) -> Kernel | None:
+        """The kernel of that name, or the one the branch link of that name points at."""
         if name not in self.kernels:
-            _remember(self.kernels, name, Kernel.objects.filter(name=name).first())
+            found = Kernel.objects.filter(name=name).first()
+            if found is None:
+                link = BranchLink.objects.select_related("kernel").filter(name=name).first()
+                found = link.kernel if link else None
+            _remember(self.kernels, name, found)
         return self.kernels[name]
 
     def farm(self, farmer_id: int) -> Farm | None:
@@ -79,7 +84,7 @@ def current() -> Catalog:
     with _lock:
         # Read after the generation: a change committed in between makes the next request
         # reload again, never keeps a stale copy.
-        networks = {n.slug: n for n in Network.objects.select_related("kernel")}
+        networks = {n.slug: n for n in Network.objects.select_related("kernel", "link__kernel")}
         _catalog = catalog = Catalog(generation, networks)
     return catalog
 

@@ -81,7 +81,8 @@ def find_network(slug: str, catalog: lookups.Catalog | None = None) -> Network:
 
 
 def find_kernel(name: str, catalog: lookups.Catalog | None = None) -> Kernel:
-    """The kernel of that name (looked up, never joined onto a path); BootError 400/404."""
+    """The kernel of that name, or the one the branch link of that name points at (looked
+    up, never joined onto a path); BootError 400/404."""
     if not KERNEL_NAME_RE.fullmatch(name):
         raise BootError(400, "kernel names use letters, digits and . _ + -", part=KERNEL)
     kernel = (catalog or lookups.current()).kernel(name)
@@ -92,9 +93,10 @@ def find_kernel(name: str, catalog: lookups.Catalog | None = None) -> Kernel:
 
 def network_kernel(network: Network) -> Kernel:
     """The kernel the network points at; 503 while it has none (a state ops must fix)."""
-    if network.kernel is None:
+    kernel = network.current_kernel
+    if kernel is None:
         raise BootError(503, f"network {network.slug} has no kernel assigned yet", part=NETWORK)
-    return network.kernel
+    return kernel
 
 
 def _farm(farmer_id: int, catalog: lookups.Catalog) -> Farm | None:
@@ -132,8 +134,10 @@ def resolve_target(
             raise BootError(400, exc.messages[0], part=EXTRA) from None
     if kernel is not None:
         chosen = find_kernel(kernel, catalog)
+        # The name as given: a branch link stays a link in the script (and in images built
+        # from it), so the node boots the newest build of the branch, not today's.
         return BootTarget(
-            network, chosen, chosen.download_path, farmer_id, extra_args, farm=known_farm
+            network, chosen, f"/kernel/{kernel}", farmer_id, extra_args, farm=known_farm
         )
     return BootTarget(
         network, network_kernel(network), network.kernel_path, farmer_id, extra_args,
@@ -150,6 +154,8 @@ def target_for_node(node: Node) -> BootTarget:
         raise BootError(403, f"farm {node.farm.farmer_id} is disabled on this boot service")
     if node.kernel_override_id:
         kernel, path = node.kernel_override, node.kernel_override.download_path
+    elif node.link_override_id:
+        kernel, path = node.link_override.kernel, f"/kernel/{node.link_override.name}"
     else:
         kernel, path = network_kernel(node.network), node.network.kernel_path
     return BootTarget(

@@ -4,7 +4,7 @@ are made of (networks, kernels, farms) in step with both."""
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from .models import ConfigGeneration, Farm, Kernel, Network
+from .models import BranchLink, ConfigGeneration, Farm, Kernel, Network
 
 
 @receiver(post_delete, sender=Kernel)
@@ -17,6 +17,8 @@ def remove_kernel_file(sender, instance: Kernel, **kwargs) -> None:
 @receiver(post_save, sender=Network)
 @receiver(post_save, sender=Kernel)
 @receiver(post_save, sender=Farm)
+@receiver(post_save, sender=BranchLink)
+@receiver(post_delete, sender=BranchLink)
 @receiver(post_delete, sender=Network)
 @receiver(post_delete, sender=Kernel)
 @receiver(post_delete, sender=Farm)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import publishing, views
 from .paths import boot_target_patterns
 
 app_name = "provisioning"
@@ -11,4 +11,7 @@ urlpatterns = [
     path("provision/<str:mac>/", views.provision),
     path("kernel/net/<str:net>.efi", views.kernel_for_network, name="network-kernel"),
     path("kernel/<str:name>", views.kernel_by_name, name="kernel"),
+    # The build pipeline's calls, as the service zosboot replaces took them.
+    path("api/kernel", publishing.publish_kernel, name="api-publish-kernel"),
+    path("api/symlink/<str:link>/<str:kernel>", publishing.point_link, name="api-point-link"),
 ]

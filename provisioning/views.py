@@ -48,8 +48,8 @@ def provision(request: HttpRequest, mac: str) -> HttpResponse:
 @require_safe
 @answers_nodes
 def kernel_by_name(request: HttpRequest, name: str) -> HttpResponse:
-    """`/kernel/<name>`: a kernel file, looked up by name in the database."""
-    return _kernel_response(request, find_kernel(name), network=None)
+    """`/kernel/<name>`: a kernel file, or the build a branch link points at, by name."""
+    return _kernel_response(request, find_kernel(name), network=None, asked_as=name)
 
 
 @require_safe
@@ -60,13 +60,21 @@ def kernel_for_network(request: HttpRequest, net: str) -> HttpResponse:
     return _kernel_response(request, network_kernel(network), network=network)
 
 
-def _kernel_response(request: HttpRequest, kernel: Kernel, network: Network | None):
+def _kernel_response(
+    request: HttpRequest, kernel: Kernel, network: Network | None, asked_as: str = ""
+) -> HttpResponse:
     download = Download(
         store="kernels",
         relative=kernel.file.name,
         size=kernel.size,
         sha256=kernel.sha256,
-        filename=kernel.name,
+        filename=asked_as or kernel.name,
     )
     event = history.Event(BootEvent.Kind.KERNEL, network=network, kernel=kernel)
-    return file_response(request, download, on_send=lambda: history.record(request, event))
+    return file_response(
+        request,
+        download,
+        on_send=lambda: history.record(request, event),
+        # Which build a link (or a network) served, whatever name it was asked by.
+        headers={"X-Zosboot-Kernel": kernel.name},
+    )

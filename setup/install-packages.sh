@@ -22,7 +22,7 @@ RUN_PACKAGES=(
 # Boot tests in QEMU, the GRUB image that proves the documented krn stanza, the relay between
 # the guest and the test server, and the browser for the portal test.
 TEST_PACKAGES=(
-    qemu-system-x86 ovmf seabios socat grub-pc-bin
+    qemu-system-x86 ovmf seabios socat grub-pc-bin curl
     chromium
 )
 

@@ -213,5 +213,7 @@ ZOSBOOT_MAX_STREAMS = env.int("ZOSBOOT_MAX_STREAMS", default=16)
 ZOSBOOT_THREADS = env.int("ZOSBOOT_THREADS", default=8)
 # The boot script gives up a download after this many seconds without a byte (then retries).
 ZOSBOOT_DOWNLOAD_IDLE_SECONDS = env.int("ZOSBOOT_DOWNLOAD_IDLE_SECONDS", default=60)
+# Kernel uploads (the publishing API) larger than this are refused with 413.
+ZOSBOOT_MAX_KERNEL_BYTES = env.int("ZOSBOOT_MAX_KERNEL_BYTES", default=1024**3)
 # Boot history is written in batches this often (seconds) by each worker; 0: in the request.
 ZOSBOOT_HISTORY_FLUSH_SECONDS = env.float("ZOSBOOT_HISTORY_FLUSH_SECONDS", default=1.0)

@@ -1,20 +1,27 @@
 """What zosboot knows: networks, the kernels they boot, farms, nodes and what nodes did.
 
-One module an idea: `kernels` (the store and its files), `networks` (the kernel pointer, its
-audit trail, the configuration generation), `fleet` (farms, nodes, boot history).
+One module an idea: `kernels` (the store and its files), `networks` (the kernel pointer and
+its audit trail), `links` (branch links), `generation` (the configuration generation),
+`fleet` (farms, nodes, boot history), `tokens` (API tokens).
 """
 
 from .fleet import BootEvent, Farm, Node, NodeQuerySet
+from .generation import ConfigGeneration
 from .kernels import Kernel, KernelStorage, hash_file, kernel_upload_to
-from .networks import ConfigGeneration, KernelChange, Network, NetworkQuerySet
+from .links import BranchLink, LinkChange
+from .networks import KernelChange, Network, NetworkQuerySet
+from .tokens import ApiToken
 
 __all__ = [
+    "ApiToken",
     "BootEvent",
+    "BranchLink",
     "ConfigGeneration",
     "Farm",
     "Kernel",
     "KernelChange",
     "KernelStorage",
+    "LinkChange",
     "Network",
     "NetworkQuerySet",
     "Node",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -9,6 +10,7 @@ from django.utils import timezone
 
 from ..validators import FARMER_ID_MAX, normalise_mac, validate_kernel_args, validate_mac
 from .kernels import Kernel
+from .links import BranchLink
 from .networks import Network
 
 
@@ -43,7 +45,13 @@ class Farm(models.Model):
 class NodeQuerySet(models.QuerySet):
     def for_mac(self, mac: str) -> Node | None:
         return (
-            self.select_related("farm", "network__kernel", "kernel_override")
+            self.select_related(
+                "farm",
+                "network__kernel",
+                "network__link__kernel",
+                "kernel_override",
+                "link_override__kernel",
+            )
             .filter(mac=normalise_mac(mac))
             .first()
         )
@@ -76,6 +84,14 @@ class Node(models.Model):
         related_name="overriding_nodes",
         help_text="Boot this kernel instead of the network's.",
     )
+    link_override = models.ForeignKey(
+        BranchLink,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="overriding_nodes",
+        help_text="Or boot whatever this branch link points at (the newest build of a branch).",
+    )
     extra_args = models.CharField(
         "extra kernel arguments", max_length=512, blank=True, validators=[validate_kernel_args]
     )
@@ -106,11 +122,19 @@ class Node(models.Model):
     def is_pending(self) -> bool:
         return self.farm_id is None or self.network_id is None
 
+    def clean(self) -> None:
+        if self.kernel_override_id and self.link_override_id:
+            raise ValidationError(
+                "choose a kernel or a branch link to override with, not both", code="both"
+            )
+
     @property
     def kernel(self) -> Kernel | None:
         if self.kernel_override_id:
             return self.kernel_override
-        return self.network.kernel if self.network_id else None
+        if self.link_override_id:
+            return self.link_override.kernel
+        return self.network.current_kernel if self.network_id else None
 
 
 class BootEvent(models.Model):

@@ -3,14 +3,14 @@ configuration generation every worker checks its copy against."""
 
 from __future__ import annotations
 
-import secrets
-
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
 from ..validators import validate_kernel_args, validate_network_slug
+from .generation import ConfigGeneration
 from .kernels import Kernel
+from .links import BranchLink, actor_fields
 
 
 class NetworkQuerySet(models.QuerySet):
@@ -37,7 +37,16 @@ class Network(models.Model):
         null=True,
         blank=True,
         related_name="networks",
-        help_text="The kernel nodes of this network boot (/kernel/net/<slug>.efi).",
+        help_text="The kernel nodes of this network boot (served as /kernel/net/SLUG.efi).",
+    )
+    link = models.ForeignKey(
+        BranchLink,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="networks",
+        help_text="Instead of a kernel: follow this branch link and boot whatever build it "
+        "points at (dev and QA networks track the newest build; prod stays pinned).",
     )
     extra_args = models.CharField(
         "default extra kernel arguments",
@@ -60,37 +69,59 @@ class Network(models.Model):
     def kernel_path(self) -> str:
         return f"/kernel/net/{self.slug}.efi"
 
+    @property
+    def current_kernel(self) -> Kernel | None:
+        """What the network boots now: its link's kernel when it follows one."""
+        return self.link.kernel if self.link_id else self.kernel
+
     def switch_kernel(
-        self, kernel: Kernel | None, user=None, note: str = ""
+        self, kernel: Kernel | None, user=None, note: str = "", via: str = ""
     ) -> KernelChange | None:
-        """Point the network at another kernel and record who did it and what it was before."""
+        """Pin the network to a kernel; recorded with who did it and what it was before."""
+        return self._point(kernel, None, user=user, note=note, via=via)
+
+    def follow_link(
+        self, link: BranchLink, user=None, note: str = "", via: str = ""
+    ) -> KernelChange | None:
+        """Make the network boot whatever `link` points at, now and after every publish."""
+        return self._point(None, link, user=user, note=note, via=via)
+
+    def _point(self, kernel, link, *, user, note: str, via: str) -> KernelChange | None:
         with transaction.atomic():
             current = Network.objects.select_for_update().get(pk=self.pk)
-            if current.kernel_id == (kernel.pk if kernel else None):
-                self.kernel = kernel
+            if (current.kernel_id, current.link_id) == (
+                kernel.pk if kernel else None,
+                link.pk if link else None,
+            ):
+                self.kernel, self.link = kernel, link
                 return None
             change = KernelChange.objects.create(
                 network=self,
                 previous=current.kernel,
                 previous_name=current.kernel.name if current.kernel else "",
+                previous_link=current.link,
+                previous_link_name=current.link.name if current.link else "",
                 new=kernel,
                 new_name=kernel.name if kernel else "",
-                changed_by=user if user is not None and user.is_authenticated else None,
+                new_link=link,
+                new_link_name=link.name if link else "",
                 note=note,
+                **actor_fields(user, via),
             )
-            Network.objects.filter(pk=self.pk).update(kernel=kernel)
+            Network.objects.filter(pk=self.pk).update(kernel=kernel, link=link)
             ConfigGeneration.bump()
-            self.kernel = kernel
+            self.kernel, self.link = kernel, link
         return change
 
-    def rollback_kernel(self, user=None) -> KernelChange:
-        """Go back to the kernel the network booted before its last switch."""
+    def rollback_kernel(self, user=None, via: str = "") -> KernelChange:
+        """Go back to what the network booted before its last switch (kernel or link)."""
         last = self.kernel_changes.order_by("-changed_at", "-pk").first()
-        if last is None or last.previous is None:
+        if last is None or (last.previous is None and last.previous_link is None):
             raise KernelChange.NoPrevious(
                 f"network {self.slug} has no previous kernel to roll back to"
             )
-        change = self.switch_kernel(last.previous, user=user, note=f"rollback from {last.new_name}")
+        note = f"rollback from {last.new_link_name or last.new_name}"
+        change = self._point(last.previous, last.previous_link, user=user, note=note, via=via)
         assert change is not None
         return change
 
@@ -110,13 +141,24 @@ class KernelChange(models.Model):
         Kernel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     previous_name = models.CharField(max_length=200, blank=True)
+    previous_link = models.ForeignKey(
+        BranchLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    previous_link_name = models.CharField(max_length=200, blank=True)
     new = models.ForeignKey(
         Kernel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     new_name = models.CharField(max_length=200, blank=True)
+    new_link = models.ForeignKey(
+        BranchLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    new_link_name = models.CharField(max_length=200, blank=True)
     changed_at = models.DateTimeField(default=timezone.now, db_index=True)
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    changed_via = models.CharField(
+        max_length=120, blank=True, help_text="The API token, command or import that did it."
     )
     note = models.CharField(max_length=200, blank=True)
 
@@ -125,30 +167,16 @@ class KernelChange(models.Model):
         verbose_name = "kernel change"
 
     def __str__(self) -> str:
-        return f"{self.network}: {self.previous_name or '-'} -> {self.new_name or '-'}"
+        return f"{self.network}: {self.previous_label} -> {self.new_label}"
+
+    @property
+    def previous_label(self) -> str:
+        return _label(self.previous_name, self.previous_link_name)
+
+    @property
+    def new_label(self) -> str:
+        return _label(self.new_name, self.new_link_name)
 
 
-class ConfigGeneration(models.Model):
-    """A stamp that changes, in the same transaction, with every change to networks, kernels
-    and farms. Workers keep those in memory (`provisioning.lookups`) and compare this one row
-    at each request, so a switch made anywhere is served by every worker and instance at once.
-    """
-
-    ROW = 1
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=ROW)
-    # Random rather than counted: a stamp never comes back after a restore or a rollback, so a
-    # worker can never mistake an old copy for the current one.
-    value = models.BigIntegerField(default=0)
-
-    class Meta:
-        verbose_name = "configuration generation"
-
-    def __str__(self) -> str:
-        return f"{self.value:x}"
-
-    @classmethod
-    def bump(cls) -> None:
-        value = secrets.randbits(62)
-        if not cls.objects.filter(pk=cls.ROW).update(value=value):
-            cls.objects.update_or_create(pk=cls.ROW, defaults={"value": value})
+def _label(kernel_name: str, link_name: str) -> str:
+    return f"link {link_name}" if link_name else kernel_name or "-"
