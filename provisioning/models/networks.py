@@ -4,6 +4,7 @@ configuration generation every worker checks its copy against."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -68,6 +69,12 @@ class Network(models.Model):
     @property
     def kernel_path(self) -> str:
         return f"/kernel/net/{self.slug}.efi"
+
+    def clean(self) -> None:
+        if self.kernel_id and self.link_id:
+            raise ValidationError(
+                "pin a kernel or follow a branch link, not both", code="kernel_and_link"
+            )
 
     @property
     def current_kernel(self) -> Kernel | None:
