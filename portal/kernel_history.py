@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Prefetch
+from django.db.models import Max, Prefetch, QuerySet
 
-from provisioning.models import Kernel, KernelChange, Network
+from provisioning.models import BranchLink, Kernel, KernelChange, Network
 
 
 @dataclass(frozen=True)
@@ -60,3 +60,12 @@ def all_network_kernels() -> list[NetworkKernels]:
         .order_by("slug")
     )
     return [network_kernels(network) for network in networks]
+
+
+def branch_links() -> QuerySet[BranchLink]:
+    """Every branch link with the build it serves and since when (`moved_at`)."""
+    return (
+        BranchLink.objects.select_related("kernel")
+        .annotate(moved_at=Max("changes__changed_at"))
+        .order_by("name")
+    )

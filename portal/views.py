@@ -19,7 +19,7 @@ from provisioning.validators import NETWORK_SLUG_RE
 
 from . import downloads
 from .forms import BootImageForm, default_network, portal_networks, sentence
-from .kernel_history import all_network_kernels
+from .kernel_history import all_network_kernels, branch_links
 
 FIELDS = ("network", "farm", "extra")
 
@@ -132,4 +132,8 @@ def preview(request: HttpRequest) -> JsonResponse:
 
 @require_safe
 def kernels(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/kernels.html", {"networks": all_network_kernels()})
+    return render(
+        request,
+        "portal/kernels.html",
+        {"networks": all_network_kernels(), "links": branch_links()},
+    )

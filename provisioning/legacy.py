@@ -1,5 +1,6 @@
-"""Moving a zos_bootstrap install into zosboot: its kernel files, its `net/<net>.efi` links and
-its `provision` table. Every step can run again: what is already here is left as it is.
+"""Moving a zos_bootstrap install into zosboot: its kernel files, its top-level symlinks (branch
+links), its `net/<net>.efi` links (chains through a branch link kept as such) and its
+`provision` table. Every step can run again: what is already here is left as it is.
 
 `say(level, text)` reports as it goes (the command prints it); a source that cannot be read
 at all is a LegacyImportError.
@@ -7,6 +8,7 @@ at all is a LegacyImportError.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -15,16 +17,17 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .kernels import KernelConflict, register_kernel
-from .models import Farm, Kernel, Network, Node
+from .models import BranchLink, Farm, Kernel, Network, Node
 from .validators import (
     clean_kernel_args,
     normalise_mac,
     parse_farmer_id,
-    validate_kernel_name,
     validate_network_slug,
 )
 
 SUCCESS, INFO, WARNING = "success", "info", "warning"
+# How the audit trail names what made the changes.
+VIA = "import_legacy"
 Say = Callable[[str, str], None]
 
 
@@ -39,6 +42,7 @@ def import_install(kernel_dir: Path, provision_db: Path | None, say: Say) -> Non
     if provision_db is not None and not provision_db.is_file():
         raise LegacyImportError(f"{provision_db} is not a file")
     import_kernels(kernel_dir, say)
+    import_branch_links(kernel_dir, say)
     import_network_links(kernel_dir / "net", say)
     if provision_db is not None:
         import_provisioned(provision_db, say)
@@ -61,33 +65,72 @@ def import_kernels(kernel_dir: Path, say: Say) -> None:
     say(SUCCESS, f"Kernels: {created} imported")
 
 
+def import_branch_links(kernel_dir: Path, say: Say) -> None:
+    """Each top-level symlink (zero-os-development-generic.efi -> the build) as a branch link."""
+    for path in sorted(kernel_dir.iterdir()):
+        if not path.is_symlink():
+            continue
+        kernel = _kernel_behind(path, say)
+        if kernel is None:
+            continue
+        try:
+            _, change = BranchLink.point(path.name, kernel, note="import_legacy", via=VIA)
+        except ValidationError as exc:
+            say(WARNING, f"skipped link {path.name}: {exc.messages[0]}")
+            continue
+        if change is None:
+            say(INFO, f"Link {path.name} already points at {kernel.name}")
+        else:
+            say(SUCCESS, f"Link {path.name} -> {kernel.name}")
+
+
 def import_network_links(net_dir: Path, say: Say) -> None:
+    """Each net/<net>.efi as the network's kernel; one that points at a top-level link keeps
+    following that link, as the old chain did (net/test.efi -> ../zero-os-dev.efi -> build)."""
     if not net_dir.is_dir():
         return
-    for link in sorted(net_dir.glob("*.efi")):
-        slug = link.stem
+    for path in sorted(net_dir.glob("*.efi")):
+        slug = path.stem
         try:
             validate_network_slug(slug)
         except ValidationError:
-            say(WARNING, f"skipped {link.name}: not a usable network name")
+            say(WARNING, f"skipped {path.name}: not a usable network name")
             continue
-        if not link.exists():
-            say(WARNING, f"skipped {link.name}: dangling link")
-            continue
-        target = link.resolve()
-        kernel = Kernel.objects.filter(name=target.name).first()
-        if kernel is None:
-            try:
-                validate_kernel_name(target.name)
-                kernel, _ = register_kernel(target)
-            except (ValidationError, KernelConflict) as exc:
-                say(WARNING, f"skipped {link.name}: {exc}")
-                continue
+        step = path.parent / os.readlink(path) if path.is_symlink() else path
+        link = None
+        if step.is_symlink() and step.parent.resolve() == net_dir.parent.resolve():
+            link = BranchLink.objects.filter(name=step.name).first()
         network, _ = Network.objects.get_or_create(slug=slug, defaults={"name": slug})
-        if network.switch_kernel(kernel, note="import_legacy"):
-            say(SUCCESS, f"Network {slug} now boots {kernel.name}")
+        if link is not None:
+            change = network.follow_link(link, note="import_legacy", via=VIA)
+            target = f"link {link.name}"
         else:
-            say(INFO, f"Network {slug} already boots {kernel.name}")
+            kernel = _kernel_behind(path, say)
+            if kernel is None:
+                continue
+            change = network.switch_kernel(kernel, note="import_legacy", via=VIA)
+            target = kernel.name
+        if change:
+            say(SUCCESS, f"Network {slug} now boots {target}")
+        else:
+            say(INFO, f"Network {slug} already boots {target}")
+
+
+def _kernel_behind(path: Path, say: Say) -> Kernel | None:
+    """The kernel a link ends at, registered if it was not yet; None (and why) if unusable."""
+    if not path.exists():
+        say(WARNING, f"skipped {path.name}: dangling link")
+        return None
+    target = path.resolve()
+    kernel = Kernel.objects.filter(name=target.name).first()
+    if kernel is not None:
+        return kernel
+    try:
+        return register_kernel(target)[0]
+    except (ValidationError, KernelConflict) as exc:
+        message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+        say(WARNING, f"skipped {path.name}: {message}")
+        return None
 
 
 def import_provisioned(db_path: Path, say: Say) -> None:

@@ -9,6 +9,7 @@ Debian kernel (setup/test-kernel.sh). A test passes only when that kernel prints
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import threading
@@ -258,3 +259,32 @@ def test_a_shed_kernel_download_is_retried_by_ipxe_and_the_node_boots(stack_for_
     assert re.search(r'"GET /kernel/net/test\.efi HTTP/1\.1" 503', log), log[-3000:]
     # iPXE retried by itself within the same imgfetch: no "Download failed" on the console.
     assert "Download failed" not in result.log
+
+
+def test_a_build_published_by_the_pipeline_boots_through_its_branch_link(
+    service, settings, test_kernel, tmp_path
+):
+    from provisioning.models import ApiToken
+
+    build, link = "zero-os-development-generic-0123456789.efi", "zero-os-development-generic.efi"
+    published = tmp_path / build
+    published.write_bytes(test_kernel.read_bytes())
+    env = {
+        **os.environ, "BOOTSTRAP_TOKEN": ApiToken.issue("zos-ci", ["publish"])[1],
+        "kernel": build, "linkname": link, "HOST": f"http://127.0.0.1:{service}",
+    }  # fmt: skip
+    pipeline = (  # the build pipeline's two calls (-f: fail the step on an HTTP error)
+        'curl -fsS -b "token=${BOOTSTRAP_TOKEN}" -X POST -F "kernel=@${kernel}" '
+        '"${HOST}/api/kernel"\n'
+        'curl -fsS -b "token=${BOOTSTRAP_TOKEN}" "${HOST}/api/symlink/${linkname}/${kernel}"\n'
+    )
+    subprocess.run(["sh", "-ec", pipeline], cwd=tmp_path, env=env, check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    path = image_path("ipxe", "branch-link") + f"/{link}"
+    script = tmp_path / "boot.ipxe"
+    script.write_bytes(Client().get(path).content)
+    assert f"{qemu.GUEST_URL}/kernel/{link} " in script.read_text()
+    media = qemu.DirectKernel(Path(settings.ZOSBOOT_IPXE_DIR) / "ipxe.lkrn", initrd=script)
+    result = qemu.boot(media, firmware="bios", http_port=service, timeout=240, workdir=tmp_path)
+    expect_farm(result.kernel_cmdline or result.log[-3000:], 4242, "branch-link")
+    assert BootEvent.objects.filter(kind="kernel", kernel_name=build).exists()

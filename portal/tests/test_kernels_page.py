@@ -67,3 +67,17 @@ def test_kernels_page_shows_networks_without_kernel_and_hides_inactive_ones(clie
 
 def test_kernels_page_is_linked_from_the_portal(client, prod):
     assert '<a href="/kernels/"' in html.unescape(client.get("/").content.decode())
+
+
+def test_kernels_page_shows_branch_links_and_the_networks_following_them(client, prod, kernel):
+    from provisioning.models import BranchLink
+
+    link, _ = BranchLink.point("zero-os-development-generic.efi", kernel)
+    dev, _ = Network.objects.get_or_create(slug="dev", defaults={"name": "Devnet"})
+    dev.follow_link(link)
+    text = html.unescape(client.get("/kernels/").content.decode())
+    links = re.search(r'aria-labelledby="branch-links">(.*?)</section>', text, re.S).group(1)
+    assert '<a href="/kernel/zero-os-development-generic.efi">' in links
+    assert f'<a href="/kernel/{kernel.name}">{kernel.name}</a>' in links
+    dev_section = re.search(r'aria-labelledby="net-dev">(.*?)</section>', text, re.S).group(1)
+    assert "Follows the branch link" in dev_section and kernel.name in dev_section

@@ -6,7 +6,16 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from provisioning.models import BootEvent, Farm, Kernel, KernelChange, Network, Node
+from provisioning.models import (
+    BootEvent,
+    BranchLink,
+    Farm,
+    Kernel,
+    KernelChange,
+    LinkChange,
+    Network,
+    Node,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -134,3 +143,23 @@ def test_prune_boot_history_by_age(capsys):
     assert "Would delete 1" in capsys.readouterr().out
     call_command("prune_boot_history", "--days", "90")
     assert BootEvent.objects.count() == 1
+
+
+def test_import_legacy_keeps_branch_links_and_the_chains_through_them(tmp_path, client):
+    kernels, _ = _legacy_install(tmp_path)
+    # The old layout: top-level links name the newest build of a branch, and a network
+    # link may point at such a link (net/dev.efi -> ../zero-os-development-generic.efi).
+    (kernels / "zero-os-development-generic.efi").symlink_to("zero-os-v3-b.efi")
+    (kernels / "net" / "dev.efi").symlink_to("../zero-os-development-generic.efi")
+    for _ in range(2):
+        call_command("import_legacy", "--kernel-dir", str(kernels))
+    link = BranchLink.objects.get(name="zero-os-development-generic.efi")
+    assert link.kernel.name == "zero-os-v3-b.efi"
+    assert LinkChange.objects.filter(link=link).count() == 1  # the rerun changed nothing
+    dev = Network.objects.get(slug="dev")
+    assert dev.link == link and dev.kernel is None
+    assert Network.objects.get(slug="prod").link is None  # pinned, as it was
+    # /kernel/<link> answers, and dev follows the link when it moves.
+    assert client.get("/kernel/zero-os-development-generic.efi").status_code == 200
+    link.point(link.name, Kernel.objects.get(name="zero-os-v3-a.efi"))
+    assert b"kernel=zero-os-v3-a.efi" in client.get("/ipxe/dev/1").content
