@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from provisioning.api import api
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
     path("", include("provisioning.urls")),
     path("", include("artifacts.urls")),
     path("", include("portal.urls")),

@@ -92,9 +92,7 @@ class NodeAdmin(admin.ModelAdmin):
     def assign(self, request, queryset):
         form = AssignForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
-            count = queryset.update(
-                farm=form.cleaned_data["farm"], network=form.cleaned_data["network"], enabled=True
-            )
+            count = queryset.approve(form.cleaned_data["farm"], form.cleaned_data["network"])
             self.message_user(
                 request,
                 f"{count} node(s) assigned to farm {form.cleaned_data['farm']} on "
@@ -118,12 +116,12 @@ class NodeAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable: let these nodes boot")
     def enable(self, request, queryset) -> None:
-        count = queryset.update(enabled=True)
+        count = queryset.set_enabled(True)
         self.message_user(request, f"{count} node(s) enabled.", messages.SUCCESS)
 
     @admin.action(description="Disable: stop these nodes from booting")
     def disable(self, request, queryset) -> None:
-        count = queryset.update(enabled=False)
+        count = queryset.set_enabled(False)
         self.message_user(request, f"{count} node(s) disabled.", messages.SUCCESS)
 
 

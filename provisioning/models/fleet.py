@@ -59,6 +59,15 @@ class NodeQuerySet(models.QuerySet):
     def pending(self) -> NodeQuerySet:
         return self.filter(Q(farm__isnull=True) | Q(network__isnull=True))
 
+    def approve(self, farm: Farm, network: Network) -> int:
+        """Give these nodes a farm and a network (and let them boot): they boot at their
+        next retry. The admin's action and the API both come here."""
+        return self.update(farm=farm, network=network, enabled=True)
+
+    def set_enabled(self, enabled: bool) -> int:
+        """Let these nodes boot, or tell them they may not."""
+        return self.update(enabled=enabled)
+
 
 class Node(models.Model):
     """A physical server, known by the MAC address of the NIC it boots from."""

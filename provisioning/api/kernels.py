@@ -1,0 +1,171 @@
+"""Kernels and branch links: list, upload (checked against the pipeline's sha256), delete
+when unused, which nodes run one; point and roll back links."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db.models import ProtectedError
+from ninja import Status
+from ninja.errors import HttpError
+
+from .. import uploads
+from ..kernels import KernelConflict
+from ..models import BootEvent, BranchLink, Kernel, Node
+from ..validators import KERNEL_NAME_RE
+from . import api, can_publish, can_read, via
+from .lookups import _kernel, _link
+from .schemas import ChangeOut, KernelOut, LinkOut, Message, NodeRunning, PointIn, answers
+
+_KERNELS = Kernel.objects.prefetch_related("networks", "links__networks")
+
+
+@api.get("/kernels", response=answers(list[KernelOut]), auth=can_read, tags=["kernels"])
+def list_kernels(request):
+    return [KernelOut.of(kernel) for kernel in _KERNELS.all()]
+
+
+@api.get("/kernels/{name}", response=answers(KernelOut), auth=can_read, tags=["kernels"])
+def get_kernel(request, name: str):
+    _kernel(name)
+    return KernelOut.of(_KERNELS.get(name=name))
+
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["kernel", "sha256"],
+                    "properties": {
+                        "kernel": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The kernel file; the name it is sent under is kept.",
+                        },
+                        "sha256": {
+                            "type": "string",
+                            "pattern": "^[0-9a-f]{64}$",
+                            "description": "The sha256 the pipeline computed; checked.",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@api.post(
+    "/kernels",
+    response=answers({201: KernelOut, 200: KernelOut, 400: Message, 409: Message, 413: Message}),
+    auth=can_publish,
+    tags=["kernels"],
+    openapi_extra=_UPLOAD_BODY,
+)
+def upload_kernel(request):
+    """Upload a kernel; the service checks it against the sha256 the pipeline computed.
+
+    The body is read here, not by the framework: it streams into the store as it arrives."""
+    try:
+        upload, fields = uploads.receive(request)
+    except uploads.UploadRefused as refused:
+        return Status(refused.status, {"detail": str(refused)})
+    expected = (fields.get("sha256") or "").strip().lower()
+    if upload.sha256 != expected:
+        upload.discard()
+        return Status(400, {"detail": f"the upload's sha256 is {upload.sha256}, not {expected!r}"})
+    try:
+        stored, created = uploads.register(upload)
+    except ValidationError as exc:
+        return Status(400, {"detail": exc.messages[0]})
+    except KernelConflict as exc:
+        return Status(409, {"detail": str(exc)})
+    if created:
+        Kernel.objects.filter(pk=stored.pk).update(notes=f"published by {via(request)}")
+    return Status((201 if created else 200), KernelOut.of(_KERNELS.get(pk=stored.pk)))
+
+
+@api.delete(
+    "/kernels/{name}",
+    response=answers({204: None, 409: Message}),
+    auth=can_publish,
+    tags=["kernels"],
+)
+def delete_kernel(request, name: str):
+    """Delete a kernel nothing uses (no network, link or node points at it)."""
+    kernel = _kernel(name)
+    try:
+        kernel.delete()
+    except ProtectedError as exc:
+        users = ", ".join(sorted(str(obj) for obj in exc.protected_objects))
+        return Status(409, {"detail": f"{name} is in use by {users}"})
+    return Status(204, None)
+
+
+@api.get(
+    "/kernels/{name}/nodes", response=answers(list[NodeRunning]), auth=can_read, tags=["kernels"]
+)
+def kernel_nodes(request, name: str):
+    """The nodes whose latest kernel download was this kernel, and since when."""
+    _kernel(name)
+    latest: dict[str, BootEvent] = {}
+    events = BootEvent.objects.filter(kind=BootEvent.Kind.KERNEL).order_by("created_at", "pk")
+    for event in events.exclude(client_ip=None).iterator():
+        latest[event.mac or event.client_ip] = event
+    macs = {e.mac for e in latest.values() if e.mac}
+    farms = dict(Node.objects.filter(mac__in=macs).values_list("mac", "farm__farmer_id"))
+    return [
+        NodeRunning(
+            mac=event.mac,
+            farm=event.farmer_id or farms.get(event.mac),
+            client_ip=event.client_ip,
+            since=event.created_at,
+        )  # fmt: skip
+        for event in latest.values()
+        if event.kernel_name == name
+    ]
+
+
+@api.get("/links", response=answers(list[LinkOut]), auth=can_read, tags=["links"])
+def list_links(request):
+    return [LinkOut(name=link.name, kernel=link.kernel.name)
+            for link in BranchLink.objects.select_related("kernel")]  # fmt: skip
+
+
+@api.put(
+    "/links/{name}",
+    response=answers({200: LinkOut, 409: Message}),
+    auth=can_publish,
+    tags=["links"],
+)
+def point_link(request, name: str, body: PointIn):
+    """Point a branch link at a kernel (made on first use)."""
+    if not KERNEL_NAME_RE.fullmatch(name):
+        raise HttpError(400, "link names use letters, digits and . _ + -")
+    try:
+        link, _ = BranchLink.point(name, _kernel(body.kernel), note="api", via=via(request))
+    except ValidationError as exc:
+        return Status(409, {"detail": exc.messages[0]})
+    return Status(200, LinkOut(name=link.name, kernel=link.kernel.name))
+
+
+@api.post(
+    "/links/{name}/rollback",
+    response=answers({200: LinkOut, 409: Message}),
+    auth=can_publish,
+    tags=["links"],
+)
+def rollback_link(request, name: str):
+    link = _link(name)
+    try:
+        link.rollback(via=via(request))
+    except BranchLink.NoPrevious as exc:
+        return Status(409, {"detail": str(exc)})
+    return Status(200, LinkOut(name=link.name, kernel=link.kernel.name))
+
+
+@api.get("/links/{name}/changes", response=answers(list[ChangeOut]), auth=can_read, tags=["links"])
+def link_changes(request, name: str):
+    return [ChangeOut.of(c) for c in _link(name).changes.select_related("changed_by")]

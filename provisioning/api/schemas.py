@@ -1,0 +1,181 @@
+"""What the API takes and gives, declared once: validation and the OpenAPI document both
+come from here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ninja import Field, Schema
+
+from ..models import Kernel, Network, Node
+
+
+class Message(Schema):
+    detail: str
+
+
+class Invalid(Schema):
+    detail: list[dict] = Field(description="What is wrong with which field of the request.")
+
+
+# Every operation may answer these; declared so the document tells the whole truth.
+_ERRORS = {400: Message, 401: Message, 403: Message, 404: Message, 409: Message, 422: Invalid}
+
+
+def answers(ok) -> dict:
+    """The responses of an operation: its own, and the errors every operation may give."""
+    return {**_ERRORS, **(ok if isinstance(ok, dict) else {200: ok})}
+
+
+class KernelOut(Schema):
+    name: str
+    sha256: str
+    size: int
+    uploaded_at: datetime
+    notes: str
+    networks: list[str] = Field(description="Networks that boot it (pinned or through a link).")
+    links: list[str] = Field(description="Branch links that point at it.")
+
+    @staticmethod
+    def of(kernel: Kernel) -> KernelOut:
+        pinned = {n.slug for n in kernel.networks.all()}
+        linked = {n.slug for link in kernel.links.all() for n in link.networks.all()}
+        return KernelOut(
+            name=kernel.name, sha256=kernel.sha256, size=kernel.size,
+            uploaded_at=kernel.uploaded_at, notes=kernel.notes,
+            networks=sorted(pinned | linked),
+            links=sorted(link.name for link in kernel.links.all()),
+        )  # fmt: skip
+
+
+class NetworkOut(Schema):
+    slug: str
+    name: str
+    active: bool
+    kernel: str | None = Field(description="The kernel it boots now.")
+    link: str | None = Field(description="The branch link it follows, if it follows one.")
+    extra_args: str
+
+    @staticmethod
+    def of(network: Network) -> NetworkOut:
+        current = network.current_kernel
+        return NetworkOut(
+            slug=network.slug, name=network.name, active=network.active,
+            kernel=current.name if current else None,
+            link=network.link.name if network.link_id else None, extra_args=network.extra_args,
+        )  # fmt: skip
+
+
+class ChangeOut(Schema):
+    changed_at: datetime
+    previous: str
+    new: str
+    changed_by: str
+    note: str
+
+    @staticmethod
+    def of(change) -> ChangeOut:
+        who = change.changed_by.get_username() if change.changed_by else change.changed_via
+        previous = getattr(change, "previous_label", change.previous_name)
+        new = getattr(change, "new_label", change.new_name)
+        return ChangeOut(
+            changed_at=change.changed_at, previous=previous, new=new, changed_by=who or "",
+            note=change.note,
+        )  # fmt: skip
+
+
+class SwitchIn(Schema):
+    kernel: str | None = Field(None, description="Pin this kernel (by name) ...")
+    link: str | None = Field(None, description="... or follow this branch link.")
+
+
+class LinkOut(Schema):
+    name: str
+    kernel: str
+
+
+class PointIn(Schema):
+    kernel: str
+
+
+class FarmOut(Schema):
+    farmer_id: int
+    name: str
+    active: bool
+    notes: str
+
+
+class FarmIn(Schema):
+    farmer_id: int = Field(ge=1, le=4294967295)
+    name: str = Field("", max_length=100)
+    active: bool = True
+    notes: str = ""
+
+
+class FarmPatch(Schema):
+    name: str | None = Field(None, max_length=100)
+    active: bool | None = None
+    notes: str | None = None
+
+
+class NodeOut(Schema):
+    mac: str
+    status: str = Field(description="pending, enabled or disabled")
+    farm: int | None
+    network: str | None
+    kernel: str | None = Field(description="What it boots (its override, or its network's).")
+    extra_args: str
+    last_seen: datetime | None
+    last_ip: str | None
+    boot_count: int
+
+    @staticmethod
+    def of(node: Node) -> NodeOut:
+        kernel = node.kernel
+        status = "pending" if node.is_pending else "enabled" if node.enabled else "disabled"
+        return NodeOut(
+            mac=node.mac, status=status, farm=node.farm.farmer_id if node.farm_id else None,
+            network=node.network.slug if node.network_id else None,
+            kernel=kernel.name if kernel else None, extra_args=node.extra_args,
+            last_seen=node.last_seen, last_ip=node.last_ip, boot_count=node.boot_count,
+        )  # fmt: skip
+
+
+class NodeIn(Schema):
+    mac: str
+    farm: int | None = None
+    network: str | None = None
+    extra_args: str = Field("", max_length=512)
+
+
+class ApproveIn(Schema):
+    farm: int
+    network: str
+
+
+class EventOut(Schema):
+    created_at: datetime
+    kind: str
+    client_ip: str | None
+    network: str | None
+    farmer_id: int | None
+    mac: str
+    kernel_name: str
+    kernel_sha256: str
+    path: str
+
+
+class EventFilter(Schema):
+    node: str | None = Field(None, description="MAC address, any of the three forms")
+    farm: int | None = Field(None, ge=1, le=4294967295)
+    kernel: str | None = Field(None, max_length=200)
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class NodeRunning(Schema):
+    mac: str
+    farm: int | None
+    client_ip: str | None
+    since: datetime = Field(description="When its latest boot fetched this kernel.")
