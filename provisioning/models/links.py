@@ -26,6 +26,32 @@ def actor_fields(user, via: str) -> dict:
     }
 
 
+class AuditedChange(models.Model):
+    """What every audit row records: from which kernel to which, when, by whom or by what
+    (an API token, a command), and why. Read-only once written."""
+
+    previous = models.ForeignKey(
+        Kernel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    previous_name = models.CharField(max_length=200, blank=True)
+    new = models.ForeignKey(
+        Kernel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    new_name = models.CharField(max_length=200, blank=True)
+    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    changed_via = models.CharField(
+        max_length=120, blank=True, help_text="The API token, command or import that did it."
+    )
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-changed_at", "-pk"]
+
+
 class BranchLink(models.Model):
     """A published name that points at one build, moved by each publish."""
 
@@ -105,27 +131,12 @@ class BranchLink(models.Model):
         return change
 
 
-class LinkChange(models.Model):
+class LinkChange(AuditedChange):
     """One move of a branch link: the audit trail that makes rollback possible."""
 
     link = models.ForeignKey(BranchLink, on_delete=models.CASCADE, related_name="changes")
-    previous = models.ForeignKey(
-        Kernel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    previous_name = models.CharField(max_length=200, blank=True)
-    new = models.ForeignKey(
-        Kernel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    new_name = models.CharField(max_length=200, blank=True)
-    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
-    changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    changed_via = models.CharField(max_length=120, blank=True)
-    note = models.CharField(max_length=200, blank=True)
 
-    class Meta:
-        ordering = ["-changed_at", "-pk"]
+    class Meta(AuditedChange.Meta):
         verbose_name = "branch link change"
 
     def __str__(self) -> str:

@@ -3,15 +3,13 @@ configuration generation every worker checks its copy against."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.utils import timezone
 
 from ..validators import validate_kernel_args, validate_network_slug
 from .generation import ConfigGeneration
 from .kernels import Kernel
-from .links import BranchLink, actor_fields
+from .links import AuditedChange, BranchLink, actor_fields
 
 
 class NetworkQuerySet(models.QuerySet):
@@ -137,40 +135,24 @@ class Network(models.Model):
         return last.changed_at if last else None
 
 
-class KernelChange(models.Model):
+class KernelChange(AuditedChange):
     """One switch of the kernel a network boots: the audit trail that makes rollback possible."""
 
     class NoPrevious(Exception):
         pass
 
     network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="kernel_changes")
-    previous = models.ForeignKey(
-        Kernel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    previous_name = models.CharField(max_length=200, blank=True)
+    # A network may follow a branch link instead of a kernel: both ends record which.
     previous_link = models.ForeignKey(
         BranchLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     previous_link_name = models.CharField(max_length=200, blank=True)
-    new = models.ForeignKey(
-        Kernel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    new_name = models.CharField(max_length=200, blank=True)
     new_link = models.ForeignKey(
         BranchLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     new_link_name = models.CharField(max_length=200, blank=True)
-    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
-    changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    changed_via = models.CharField(
-        max_length=120, blank=True, help_text="The API token, command or import that did it."
-    )
-    note = models.CharField(max_length=200, blank=True)
 
-    class Meta:
-        ordering = ["-changed_at", "-pk"]
+    class Meta(AuditedChange.Meta):
         verbose_name = "kernel change"
 
     def __str__(self) -> str:
