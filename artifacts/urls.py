@@ -2,20 +2,27 @@ from django.urls import path
 
 from provisioning.paths import boot_target_patterns
 
-from . import views
+from . import health, views
 from .formats import IMAGE_FORMATS, STATIC_TARGETS
 
 app_name = "artifacts"
 
-urlpatterns = [
-    pattern
-    for fmt in IMAGE_FORMATS
-    for pattern in boot_target_patterns(fmt, views.image, fmt, fmt=fmt)
-] + [
-    route
-    for target in STATIC_TARGETS
-    for route in (
-        path(target, views.static_image, {"target": target}, name=target),
-        path(f"{target}/", views.static_image, {"target": target}),
-    )
-]
+urlpatterns = (
+    [
+        path("healthz", health.healthz, name="healthz"),
+        path("readyz", health.readyz, name="readyz"),
+    ]
+    + [
+        pattern
+        for fmt in IMAGE_FORMATS
+        for pattern in boot_target_patterns(fmt, views.image, fmt, fmt=fmt)
+    ]
+    + [
+        route
+        for target in STATIC_TARGETS
+        for route in (
+            path(target, views.static_image, {"target": target}, name=target),
+            path(f"{target}/", views.static_image, {"target": target}),
+        )
+    ]
+)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from django.utils.text import Truncator
 
 from ..models import BootEvent, Farm, Network, Node
+from ..validators import normalise_mac
 
 
 @admin.register(Farm)
@@ -77,6 +80,14 @@ class NodeAdmin(admin.ModelAdmin):
     readonly_fields = ("first_seen", "last_seen", "last_ip", "boot_count", "created_at")
     actions = ["assign", "enable", "disable"]
 
+    def get_search_results(self, request, queryset, search_term):
+        # A MAC in any of the forms nodes use finds the node, as the URLs do.
+        try:
+            search_term = normalise_mac(search_term.strip())
+        except ValidationError:
+            pass
+        return super().get_search_results(request, queryset, search_term)
+
     @admin.display(description="status")
     def status(self, node: Node) -> str:
         if node.is_pending:
@@ -106,7 +117,8 @@ class NodeAdmin(admin.ModelAdmin):
             {
                 **self.admin_site.each_context(request),
                 "title": "Assign a farm and a network",
-                "intro": "Waiting nodes retry every few seconds and boot once assigned.",
+                "intro": "Waiting nodes ask again every "
+                f"{settings.ZOSBOOT_DISCOVERY_RETRY_SECONDS} seconds and boot once assigned.",
                 "form": form,
                 "queryset": queryset,
                 "action": "assign",
@@ -161,3 +173,6 @@ class BootEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # history goes by age only: manage.py prune_boot_history

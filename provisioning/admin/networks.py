@@ -137,9 +137,13 @@ class KernelAdmin(admin.ModelAdmin):
 
 @admin.register(KernelChange)
 class KernelChangeAdmin(admin.ModelAdmin):
-    list_display = ("changed_at", "network", "previous_name", "new_name", "changed_by", "note")
+    list_display = (
+        "changed_at", "network", "previous_label", "new_label", "changed_by", "changed_via",
+        "note",
+    )  # fmt: skip
     list_filter = ("network", "changed_at")
-    search_fields = ("previous_name", "new_name", "note")
+    search_fields = ("previous_name", "new_name", "previous_link_name", "new_link_name",
+                     "changed_via", "note")  # fmt: skip
     date_hierarchy = "changed_at"
 
     def has_add_permission(self, request) -> bool:
@@ -147,3 +151,6 @@ class KernelChangeAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the audit trail is read-only

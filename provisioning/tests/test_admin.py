@@ -189,3 +189,29 @@ def test_boot_history_is_read_only(admin_client, prod):
         f"/admin/provisioning/bootevent/{event.pk}/change/", {"kind": "kernel"}
     )
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("form", ["52-54-00-AB-CD-EF", "525400abcdef", "52:54:00:ab:cd:ef"])
+def test_node_search_finds_a_mac_in_any_form(admin_client, form):
+    Node.objects.create(mac="52:54:00:ab:cd:ef")
+    Node.objects.create(mac="52:54:00:00:00:01")
+    response = admin_client.get("/admin/provisioning/node/", {"q": form})
+    assert response.context["cl"].result_count == 1
+
+
+@pytest.mark.parametrize("model", ["kernelchange", "bootevent"])
+def test_audit_and_history_rows_cannot_be_deleted_in_the_admin(admin_client, prod, model):
+    BootEvent.objects.create(kind="script", network=prod)
+    row = {"kernelchange": KernelChange, "bootevent": BootEvent}[model].objects.first()
+    response = admin_client.post(f"/admin/provisioning/{model}/{row.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    assert type(row).objects.filter(pk=row.pk).exists()
+
+
+def test_the_approve_form_says_how_often_waiting_nodes_ask(admin_client, settings):
+    settings.ZOSBOOT_DISCOVERY_RETRY_SECONDS = 30
+    node = Node.objects.create(mac="52:54:00:ab:cd:ef")
+    response = admin_client.post(
+        "/admin/provisioning/node/", {"action": "assign", "_selected_action": [node.pk]}
+    )
+    assert "ask again every 30 seconds" in response.content.decode()

@@ -1,0 +1,83 @@
+"""Is this instance able to serve? `/healthz`: the process answers. `/readyz`: the database
+answers, the kernel store can be read, the iPXE binaries are there and the image cache can
+be written with room to build; each check named in the JSON body, 503 when one fails, so a
+load balancer takes the instance out and an operator sees why."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from . import builder
+from .formats import check_toolchain
+
+
+def _database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "answers"
+
+
+def _kernel_store() -> str:
+    path = Path(settings.ZOSBOOT_KERNELS_DIR)
+    if not path.is_dir() or not os.access(path, os.R_OK | os.X_OK):
+        raise RuntimeError(f"{path} is not a readable directory")
+    return f"{path} is readable"
+
+
+def _ipxe_binaries() -> str:
+    problems = check_toolchain(builder.toolchain(), ("lkrn-plain", "efi-plain"))
+    if problems:
+        raise RuntimeError("; ".join(problems))
+    return f"present in {settings.ZOSBOOT_IPXE_DIR}"
+
+
+def _image_cache() -> str:
+    path = Path(settings.ZOSBOOT_ARTIFACTS_DIR)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise RuntimeError(f"{path} is not writable")
+    free = shutil.disk_usage(existing).free
+    if free < builder.BUILD_ROOM_BYTES:
+        raise RuntimeError(f"only {free} bytes free under {path}")
+    return f"writable, {free // (1024 * 1024)} MiB free"
+
+
+CHECKS: dict[str, Callable[[], str]] = {
+    "database": _database,
+    "kernel_store": _kernel_store,
+    "ipxe_binaries": _ipxe_binaries,
+    "image_cache": _image_cache,
+}
+
+
+@never_cache
+@require_safe
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_safe
+def readyz(request: HttpRequest) -> JsonResponse:
+    results = {}
+    for name, check in CHECKS.items():
+        try:
+            results[name] = {"ok": True, "detail": check()}
+        except (OSError, RuntimeError, DatabaseError) as exc:
+            results[name] = {"ok": False, "detail": str(exc)[:300]}
+    ready = all(result["ok"] for result in results.values())
+    response = JsonResponse(
+        {"status": "ok" if ready else "failing", "checks": results}, status=200 if ready else 503
+    )
+    response._has_been_logged = True  # an answer about the instance, not a failure of it
+    return response
