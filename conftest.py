@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
 
 REPO = Path(__file__).resolve().parent
+
+# Metrics of this test run only (prometheus_client's multiprocess files), set before the
+# settings are read.
+os.environ["ZOSBOOT_METRICS_DIR"] = tempfile.mkdtemp(prefix="zosboot-test-metrics-")
 
 
 def cache_dir() -> Path:

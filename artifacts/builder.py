@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db.models import F, Sum
 from django.utils import timezone
 
+from provisioning import metrics
 from provisioning.digests import sha256_path
 
 from . import cache
@@ -201,6 +202,7 @@ def _build(fmt: Format, script: bytes, key: str, tc: Toolchain, label: str) -> A
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     seconds = time.perf_counter() - started
+    metrics.IMAGE_BUILD_SECONDS.labels(fmt.name).observe(seconds)
     artifact, _ = Artifact.objects.update_or_create(
         key=key,
         defaults={

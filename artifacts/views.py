@@ -8,7 +8,7 @@ import logging
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
-from provisioning import answers
+from provisioning import answers, metrics
 from provisioning.clients import public_base_url
 from provisioning.delivery import Download, file_response
 from provisioning.errors import BootError
@@ -63,6 +63,7 @@ def serve(request: HttpRequest, fmt: str, script: str, stem: str, label: str) ->
         logger.error("building %s for %s failed: %s", fmt, label, exc)
         raise BootError(503, "the image could not be built, the operators have been told") from None
     artifact = result.artifact
+    metrics.IMAGES_SERVED.labels(fmt, "miss" if result.built else "hit").inc()
     download = Download(
         store="artifacts",
         relative=str(artifact.path.relative_to(cache.root())),

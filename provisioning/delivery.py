@@ -32,6 +32,7 @@ from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.utils.cache import patch_cache_control
 
+from . import metrics
 from .errors import BootError
 
 logger = logging.getLogger("zosboot.delivery")
@@ -127,6 +128,7 @@ def file_response(
 def _open_in_slot(download: Download) -> _SlotFile:
     slot = streams.acquire()
     if slot is None:
+        metrics.SHED.inc()
         wait = random.randint(*RETRY_AFTER_SECONDS)  # noqa: S311 (spreading retries, not secrets)
         raise BootError(
             503,
@@ -134,11 +136,13 @@ def _open_in_slot(download: Download) -> _SlotFile:
             retry_after=wait,
         )
     try:
-        return _SlotFile(download.path, slot.release)
+        opened = _SlotFile(download.path, slot.release)
     except OSError as exc:
         slot.release()
         logger.error("cannot read %s: %s", download.path, exc)
         raise BootError(503, f"{download.filename} could not be read on the server") from None
+    metrics.DOWNLOADS_IN_FLIGHT.inc()
+    return opened
 
 
 class _SlotFile(io.FileIO):
@@ -156,6 +160,7 @@ class _SlotFile(io.FileIO):
             release, self._release = self._release, None
             if release is not None:
                 release()
+                metrics.DOWNLOADS_IN_FLIGHT.dec()
 
 
 class _Slot:

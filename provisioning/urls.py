@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import publishing, views
+from . import metrics, publishing, views
 from .paths import boot_target_patterns
 
 app_name = "provisioning"
@@ -11,6 +11,7 @@ urlpatterns = [
     path("provision/<str:mac>/", views.provision),
     path("kernel/net/<str:net>.efi", views.kernel_for_network, name="network-kernel"),
     path("kernel/<str:name>", views.kernel_by_name, name="kernel"),
+    path("metrics", metrics.metrics, name="metrics"),
     # The build pipeline's calls, as the service zosboot replaces took them.
     path("api/kernel", publishing.publish_kernel, name="api-publish-kernel"),
     path("api/symlink/<str:link>/<str:kernel>", publishing.point_link, name="api-point-link"),

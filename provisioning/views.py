@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from . import answers, history
+from . import answers, history, metrics
 from .clients import client_ip, public_base_url
 from .delivery import Download, file_response
 from .http import answer_response, answers_nodes
@@ -33,6 +33,8 @@ def ipxe_script(
 ) -> HttpResponse:
     """`/ipxe/<net>[/<farm>[/<extra>[/<kernel>]]]`: the boot script for a farm."""
     answer = answers.for_path(net, farm, extra, kernel, base_url=public_base_url(request))
+    network = answer.target.network.slug if answer.target else "-"  # never a made-up name
+    metrics.SCRIPTS.labels(network, "served" if answer.boots else str(answer.status)).inc()
     return _answered(request, answer)
 
 
@@ -42,7 +44,16 @@ def ipxe_script(
 def provision(request: HttpRequest, mac: str) -> HttpResponse:
     """`/provision/<mac>`: the script for a node provisioned (or discovered) by MAC address."""
     answer = answers.for_mac(mac, base_url=public_base_url(request), client_ip=client_ip(request))
+    metrics.PROVISION_ANSWERS.labels(_provision_outcome(answer)).inc()
     return _answered(request, answer)
+
+
+def _provision_outcome(answer: answers.Answer) -> str:
+    if answer.boots:
+        return "booted"
+    if answer.status != 200 or answer.event is None:
+        return "error"
+    return "pending" if answer.event.kind == BootEvent.Kind.PENDING else "refused"
 
 
 @require_safe
@@ -71,10 +82,16 @@ def _kernel_response(
         filename=asked_as or kernel.name,
     )
     event = history.Event(BootEvent.Kind.KERNEL, network=network, kernel=kernel)
+
+    def sent() -> None:
+        history.record(request, event)
+        metrics.KERNEL_DOWNLOADS.labels(kernel.name).inc()
+        metrics.KERNEL_BYTES.labels(kernel.name).inc(kernel.size)
+
     return file_response(
         request,
         download,
-        on_send=lambda: history.record(request, event),
+        on_send=sent,
         # Which build a link (or a network) served, whatever name it was asked by.
         headers={"X-Zosboot-Kernel": kernel.name},
     )

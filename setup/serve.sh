@@ -33,6 +33,11 @@ case "$delivery" in
     *) die "ZOSBOOT_FILE_DELIVERY must be nginx or django, not '$delivery'" ;;
 esac
 mkdir -p "$data" "$kernels" "$run_dir"
+# Metrics count from this start: the workers' count files of an earlier run go.
+metrics_dir="$(realpath -m "${ZOSBOOT_METRICS_DIR:-$run_dir/metrics}")"
+rm -rf "$metrics_dir"
+mkdir -p "$metrics_dir"
+export ZOSBOOT_METRICS_DIR="$metrics_dir"
 
 # A secret that survives restarts, made once, readable by the service only; the settings read
 # it from this file when DJANGO_SECRET_KEY is not set.
@@ -53,7 +58,7 @@ if [[ $EUID -eq 0 ]]; then
     fi
     as_service=(runuser -u "$user" --)
     # What the service writes is its own.
-    chown -R "$user:" "$data" "$kernels" "$run_dir"
+    chown -R "$user:" "$data" "$kernels" "$run_dir" "$metrics_dir"
     [[ -e $key_file ]] && chown "$user:" "$key_file"
     # What it reads must be reachable: grant the user passage (x only, by ACL) through any
     # directory on the way that shuts it out, e.g. a clone under /root (mode 700).

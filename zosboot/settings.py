@@ -3,6 +3,7 @@
 The real environment always wins; a `.env` file is read only when ZOSBOOT_READ_DOT_ENV=1.
 """
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -217,3 +218,14 @@ ZOSBOOT_DOWNLOAD_IDLE_SECONDS = env.int("ZOSBOOT_DOWNLOAD_IDLE_SECONDS", default
 ZOSBOOT_MAX_KERNEL_BYTES = env.int("ZOSBOOT_MAX_KERNEL_BYTES", default=1024**3)
 # Boot history is written in batches this often (seconds) by each worker; 0: in the request.
 ZOSBOOT_HISTORY_FLUSH_SECONDS = env.float("ZOSBOOT_HISTORY_FLUSH_SECONDS", default=1.0)
+
+# --- metrics --------------------------------------------------------------------------
+# Each worker writes its counts here; /metrics adds them up (prometheus_client multiprocess
+# mode reads the variable when it is first imported, so it is set here, before any count).
+ZOSBOOT_METRICS_DIR = Path(env.str("ZOSBOOT_METRICS_DIR", default=str(ZOSBOOT_RUN_DIR / "metrics")))
+ZOSBOOT_METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(ZOSBOOT_METRICS_DIR)
+# Who may read /metrics without logging in (a staff login may read it from anywhere).
+ZOSBOOT_METRICS_ALLOWED_NETWORKS = env.list(
+    "ZOSBOOT_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
+)

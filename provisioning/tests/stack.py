@@ -134,6 +134,7 @@ def running_stack(root: Path, ipxe_dir: Path, **settings: str) -> Iterator[Stack
         **settings,
     }
     env.pop("PYTEST_VERSION", None)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the stack counts into its own directory
     env.pop("PYTEST_CURRENT_TEST", None)
     stack = Stack(root, port, env)
     try:

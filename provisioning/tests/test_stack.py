@@ -135,3 +135,24 @@ def test_the_history_writer_of_each_worker_writes_while_serving(tmp_path, ipxe_d
         while stack.query(count) != "20":
             assert time.monotonic() < deadline, stack.query(count)
             time.sleep(0.3)
+
+
+def test_metrics_add_up_across_workers_and_move_with_the_traffic(tmp_path, ipxe_dir):
+    with small_kernel_stack(tmp_path, ipxe_dir, ZOSBOOT_WORKERS="3") as stack:
+        for farm in range(1, 31):  # spread over the three workers by the kernel
+            assert stack.get(f"/ipxe/prod/{farm}")[0] == 200
+        assert stack.get("/ipxe/nope/1")[0] == 404
+        assert stack.get("/kernel/net/prod.efi")[0] == 200
+        assert stack.get("/provision/52-54-00-00-00-09")[0] == 200
+        status, headers, body = stack.get("/metrics")
+        assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    text = body.decode()
+    assert 'zosboot_scripts_total{network="prod",outcome="served"} 30.0' in text
+    assert 'zosboot_scripts_total{network="-",outcome="404"} 1.0' in text
+    assert 'zosboot_kernel_downloads_total{kernel="zero-os-storm.efi"} 1.0' in text
+    bytes_line = r'^zosboot_kernel_bytes_total\{kernel="zero-os-storm.efi"\} (\S+)$'
+    sent = re.search(bytes_line, text, re.M)
+    assert sent and float(sent.group(1)) == 1024 * 1024
+    assert 'zosboot_provision_answers_total{answer="pending"} 1.0' in text
+    assert "zosboot_pending_nodes 1.0" in text
+    assert "zosboot_boot_history_rows" in text

@@ -1,0 +1,104 @@
+"""Prometheus metrics at `/metrics`, correct across gunicorn workers.
+
+prometheus_client's multiprocess mode: each worker writes its counts to files under
+`PROMETHEUS_MULTIPROC_DIR` (set from `ZOSBOOT_METRICS_DIR` before anything counts; `make run`
+empties it at start) and a scrape adds them up, so N requests spread over the workers add
+exactly N. Labels carry only bounded values (known networks and kernels, formats, outcomes),
+never what a client typed. Pending nodes and the size of the boot history are read from the
+database at scrape time, the latter from its id range, without counting a large table.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from django.conf import settings
+from django.db.models import Max, Min
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+from .clients import client_ip
+
+SCRIPTS = Counter(
+    "zosboot_scripts", "Boot scripts answered at /ipxe/..., by network and outcome.",
+    ["network", "outcome"],
+)  # fmt: skip
+PROVISION_ANSWERS = Counter(
+    "zosboot_provision_answers", "Answers at /provision/<mac>: booted, pending, refused, error.",
+    ["answer"],
+)  # fmt: skip
+KERNEL_DOWNLOADS = Counter(
+    "zosboot_kernel_downloads", "Kernel downloads sent (or handed to the front server).", ["kernel"]
+)
+KERNEL_BYTES = Counter("zosboot_kernel_bytes", "Bytes of kernel downloads sent.", ["kernel"])
+DOWNLOADS_IN_FLIGHT = Gauge(
+    "zosboot_downloads_in_flight", "Files being streamed by the workers (Django delivery).",
+    multiprocess_mode="livesum",
+)  # fmt: skip
+SHED = Counter("zosboot_requests_shed", "Downloads answered 503 + Retry-After (over the cap).")
+IMAGES_SERVED = Counter(
+    "zosboot_images_served", "Boot images served, by format and cache (hit or miss).",
+    ["format", "cache"],
+)  # fmt: skip
+IMAGE_BUILD_SECONDS = Histogram(
+    "zosboot_image_build_seconds", "Time to build one boot image, by format.", ["format"],
+    buckets=(0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30),
+)  # fmt: skip
+
+
+class _DatabaseFigures:
+    """Figures read at scrape time rather than counted by workers."""
+
+    def collect(self):
+        from .models import BootEvent, Node
+
+        yield GaugeMetricFamily(
+            "zosboot_pending_nodes",
+            "Nodes waiting for approval.",
+            value=Node.objects.pending().count(),
+        )
+        ids = BootEvent.objects.aggregate(low=Min("id"), high=Max("id"))
+        rows = 0 if ids["low"] is None else ids["high"] - ids["low"] + 1
+        yield GaugeMetricFamily(
+            "zosboot_boot_history_rows",
+            "Rows in the boot history (from the id range: an upper bound, no table count).",
+            value=rows,
+        )
+
+
+def _allowed(request: HttpRequest) -> bool:
+    if request.user.is_authenticated and request.user.is_staff:
+        return True
+    address = client_ip(request)
+    if address is None:
+        return False
+    ip = ipaddress.ip_address(address)
+    return any(
+        ip in ipaddress.ip_network(network, strict=False)
+        for network in settings.ZOSBOOT_METRICS_ALLOWED_NETWORKS
+    )
+
+
+@never_cache
+@require_safe
+def metrics(request: HttpRequest) -> HttpResponse:
+    if not _allowed(request):
+        return HttpResponse(
+            "metrics are served to the addresses in ZOSBOOT_METRICS_ALLOWED_NETWORKS\n",
+            status=403, content_type="text/plain; charset=utf-8",
+        )  # fmt: skip
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    registry.register(_DatabaseFigures())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
