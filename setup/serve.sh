@@ -133,10 +133,11 @@ else
     pids+=($!)
 fi
 
+as_user="${user:+runuser -u $user -- }"
 cat <<MSG
 zosboot is serving on http://$bind/ ($delivery sends kernels and images; Ctrl-C stops)
-  admin user:     .venv/bin/python manage.py createsuperuser   (then open http://$bind/admin/)
-  add a kernel:   .venv/bin/python manage.py import_kernel FILE --network prod
+  admin user:     ${as_user}.venv/bin/python manage.py createsuperuser   (then open http://$bind/admin/)
+  add a kernel:   ${as_user}.venv/bin/python manage.py import_kernel FILE --network prod
 MSG
 # Either server ending ends both.
 set +e
