@@ -12,6 +12,7 @@ from django.utils.text import Truncator
 
 from ..models import BootEvent, Farm, Network, Node
 from ..validators import normalise_mac
+from .readonly import ReadOnlyAdmin
 
 
 @admin.register(Farm)
@@ -138,7 +139,7 @@ class NodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(BootEvent)
-class BootEventAdmin(admin.ModelAdmin):
+class BootEventAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "kind",
@@ -167,12 +168,3 @@ class BootEventAdmin(admin.ModelAdmin):
     @admin.display(description="user agent")
     def short_user_agent(self, event: BootEvent) -> str:
         return Truncator(event.user_agent).chars(40)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # history goes by age only: manage.py prune_boot_history

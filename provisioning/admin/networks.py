@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 
 from ..models import Kernel, KernelChange, Network
+from .readonly import ReadOnlyAdmin
 
 
 class KernelChangeInline(admin.TabularInline):
@@ -136,7 +137,7 @@ class KernelAdmin(admin.ModelAdmin):
 
 
 @admin.register(KernelChange)
-class KernelChangeAdmin(admin.ModelAdmin):
+class KernelChangeAdmin(ReadOnlyAdmin):
     list_display = (
         "changed_at", "network", "previous_label", "new_label", "changed_by", "changed_via",
         "note",
@@ -145,12 +146,3 @@ class KernelChangeAdmin(admin.ModelAdmin):
     search_fields = ("previous_name", "new_name", "previous_link_name", "new_link_name",
                      "changed_via", "note")  # fmt: skip
     date_hierarchy = "changed_at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # the audit trail is read-only

@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from ..models import ApiToken, BranchLink, LinkChange
+from .readonly import ReadOnlyAdmin
 
 
 class LinkChangeInline(admin.TabularInline):
@@ -57,20 +58,11 @@ class BranchLinkAdmin(admin.ModelAdmin):
 
 
 @admin.register(LinkChange)
-class LinkChangeAdmin(admin.ModelAdmin):
+class LinkChangeAdmin(ReadOnlyAdmin):
     list_display = ("changed_at", "link", "previous_name", "new_name", "changed_by", "changed_via")
     list_filter = ("link", "changed_at")
     search_fields = ("previous_name", "new_name", "changed_via", "note")
     date_hierarchy = "changed_at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # the audit trail is read-only
 
 
 class ApiTokenForm(forms.ModelForm):
