@@ -24,8 +24,9 @@ def presented_token(request: HttpRequest, *, cookie: bool = False) -> str:
     return request.COOKIES.get("token", "") if cookie else ""
 
 
-def authorize(request: HttpRequest, scope: str, *, cookie: bool = False) -> ApiToken:
-    """The token of the request, allowed `scope`; TokenRefused otherwise."""
+def authorize(request: HttpRequest, scope: str | None, *, cookie: bool = False) -> ApiToken:
+    """The token of the request, allowed `scope` (None: any valid token); TokenRefused
+    otherwise."""
     presented = presented_token(request, cookie=cookie)
     where = "the token cookie or " if cookie else ""
     if not presented:
@@ -33,6 +34,6 @@ def authorize(request: HttpRequest, scope: str, *, cookie: bool = False) -> ApiT
     token = ApiToken.authenticate(presented)
     if token is None:
         raise TokenRefused(401, "this API token is not valid (unknown, mistyped or revoked)")
-    if not token.allows(scope):
+    if scope is not None and not token.allows(scope):
         raise TokenRefused(403, f"the API token {token.name} does not have the {scope} scope")
     return token

@@ -39,15 +39,13 @@ def publish_kernel(request: HttpRequest) -> HttpResponse:
     except uploads.UploadRefused as refused:
         return _text(str(refused), refused.status)
     try:
-        kernel, created = uploads.register(upload)
+        kernel, created = uploads.register(upload, via=token.label)
     except ValidationError as exc:
         return _text(f"refused {upload.name!r}: {exc.messages[0]}", 400)
     except KernelConflict as exc:
         return _text(str(exc), 409)
     if not created:
         return _text(f"{kernel.name} was already published with these bytes; nothing changed")
-    kernel.notes = f"published by {token.label}"
-    Kernel.objects.filter(pk=kernel.pk).update(notes=kernel.notes)
     return _text(f"published {kernel.name} ({kernel.size} bytes, sha256 {kernel.sha256})", 201)
 
 

@@ -123,10 +123,11 @@ def receive(request: HttpRequest, field: str = "kernel") -> tuple[Upload, dict[s
     return handler.upload, {key: fields.get(key) for key in fields}
 
 
-def register(upload: Upload, name: str | None = None) -> tuple[Kernel, bool]:
+def register(upload: Upload, name: str | None = None, via: str = "") -> tuple[Kernel, bool]:
     """Move the upload into the store as kernel `name` (default: the name it was sent under);
     (kernel, created). The same bytes again are a harmless repeat; other bytes under a taken
-    name are a KernelConflict, and nothing changes. The upload is gone either way."""
+    name are a KernelConflict, and nothing changes. The upload is gone either way. `via`
+    (the token) is noted on a new kernel."""
     name = upload.name if name is None else name
     try:
         check_kernel_name(name)
@@ -139,7 +140,8 @@ def register(upload: Upload, name: str | None = None) -> tuple[Kernel, bool]:
         except FileExistsError:
             _same_or_conflict(name, sha256_path(dest)[0], upload)
         os.chmod(dest, 0o644)
-        kernel = Kernel(name=name, sha256=upload.sha256, size=upload.size)
+        notes = f"published by {via}" if via else ""
+        kernel = Kernel(name=name, sha256=upload.sha256, size=upload.size, notes=notes)
         kernel.file.name = name
         try:
             with transaction.atomic():

@@ -77,13 +77,11 @@ def upload_kernel(request):
         upload.discard()
         return Status(400, {"detail": f"the upload's sha256 is {upload.sha256}, not {expected!r}"})
     try:
-        stored, created = uploads.register(upload)
+        stored, created = uploads.register(upload, via=via(request))
     except ValidationError as exc:
         return Status(400, {"detail": exc.messages[0]})
     except KernelConflict as exc:
         return Status(409, {"detail": str(exc)})
-    if created:
-        Kernel.objects.filter(pk=stored.pk).update(notes=f"published by {via(request)}")
     return Status((201 if created else 200), KernelOut.of(_KERNELS.get(pk=stored.pk)))
 
 
