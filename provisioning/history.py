@@ -21,6 +21,7 @@ from django.db import DatabaseError, close_old_connections
 from django.http import HttpRequest
 from django.utils import timezone
 
+from . import running
 from .clients import client_ip
 from .models import BootEvent, Kernel, Network, Node
 
@@ -74,6 +75,7 @@ def _write(events: list[dict]) -> None:
     try:
         rows = [BootEvent(**values) for values in events]
         BootEvent.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+        running.note(events)
     except DatabaseError:
         logger.exception("could not record %d boot event(s)", len(events))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
@@ -12,6 +13,7 @@ from .delivery import Download, file_response
 from .http import answer_response, answers_nodes
 from .models import BootEvent, Kernel, Network
 from .scripts import find_kernel, find_network, network_kernel
+from .validators import normalise_mac
 
 
 def _answered(request: HttpRequest, answer: answers.Answer) -> HttpResponse:
@@ -71,6 +73,15 @@ def kernel_for_network(request: HttpRequest, net: str) -> HttpResponse:
     return _kernel_response(request, network_kernel(network), network=network)
 
 
+def _downloading_mac(request: HttpRequest) -> str:
+    """The MAC the boot script adds to its kernel URL (`?mac=`), which ties the download to
+    the machine in the history; anything else there is ignored, never refused."""
+    try:
+        return normalise_mac(request.GET.get("mac", ""))
+    except ValidationError:
+        return ""
+
+
 def _kernel_response(
     request: HttpRequest, kernel: Kernel, network: Network | None, asked_as: str = ""
 ) -> HttpResponse:
@@ -81,7 +92,9 @@ def _kernel_response(
         sha256=kernel.sha256,
         filename=asked_as or kernel.name,
     )
-    event = history.Event(BootEvent.Kind.KERNEL, network=network, kernel=kernel)
+    event = history.Event(
+        BootEvent.Kind.KERNEL, network=network, kernel=kernel, mac=_downloading_mac(request)
+    )
 
     def sent() -> None:
         history.record(request, event)

@@ -216,11 +216,21 @@ def test_iso_boots_through_nginx_in_front_of_gunicorn(stack_for_guest, tmp_path)
     expect_farm(result.kernel_cmdline or result.log[-3000:], 4242, "nginx")
     # nginx sent the kernel (its access log, written in batches), after gunicorn decided.
     access_log = tmp_path / "stack" / "data" / "log" / "nginx-access.log"
-    sent = re.compile(r'"GET /kernel/net/test\.efi HTTP/1\.1" 200 \d{6,} "-" "iPXE/')
+    sent = re.compile(r'"GET /kernel/net/test\.efi\?mac=\S+ HTTP/1\.1" 200 \d{6,} "-" "iPXE/')
     deadline = time.monotonic() + 15
     while not sent.search(access := access_log.read_text()):
         assert time.monotonic() < deadline, access
         time.sleep(0.5)
+    # The download named the guest's card, so the history knows which machine runs what.
+    runs = (
+        "from provisioning.models import LatestBoot as L, Network as N; "
+        "print(L.objects.filter(kernel_name=N.objects.get(slug='test').current_kernel.name, "
+        f"mac={qemu.DEFAULT_MAC!r}).exists())"
+    )
+    deadline = time.monotonic() + 15  # the history is written every second
+    while (seen := stack_for_guest.query(runs)) != "True":
+        assert time.monotonic() < deadline, seen
+        time.sleep(1)
 
 
 @pytest.mark.parametrize(
@@ -238,7 +248,7 @@ def test_a_shed_kernel_download_is_retried_by_ipxe_and_the_node_boots(stack_for_
     def release_after_shed() -> None:
         deadline = time.monotonic() + 200
         while time.monotonic() < deadline:
-            if re.search(r'"GET /kernel/net/test\.efi HTTP/1\.1" 503', stack.log()):
+            if re.search(r'"GET /kernel/net/test\.efi\?mac=\S+ HTTP/1\.1" 503', stack.log()):
                 time.sleep(1)
                 break
             time.sleep(0.2)
@@ -256,7 +266,7 @@ def test_a_shed_kernel_download_is_retried_by_ipxe_and_the_node_boots(stack_for_
         releaser.join()
     expect_farm(result.kernel_cmdline or result.log[-3000:], 4242, "shed")
     log = stack.log()
-    assert re.search(r'"GET /kernel/net/test\.efi HTTP/1\.1" 503', log), log[-3000:]
+    assert re.search(r'"GET /kernel/net/test\.efi\?mac=\S+ HTTP/1\.1" 503', log), log[-3000:]
     # iPXE retried by itself within the same imgfetch: no "Download failed" on the console.
     assert "Download failed" not in result.log
 

@@ -5,21 +5,47 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.text import Truncator
 
-from ..models import BootEvent, Farm, Network, Node
+from .. import running
+from ..models import BootEvent, Farm, FleetChange, LatestBoot, Network, Node
 from ..validators import normalise_mac
 from .readonly import ReadOnlyAdmin
 
 
+class RecordedAdmin(admin.ModelAdmin):
+    """Farms and nodes: each save and delete in the admin goes into the fleet's trail."""
+
+    def save_model(self, request, obj, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        what = f"changed {', '.join(form.changed_data)}" if change else "created"
+        if not change or form.changed_data:
+            FleetChange.record(obj, what, user=request.user)
+
+    def delete_model(self, request, obj) -> None:
+        FleetChange.record(obj, "deleted", user=request.user)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for obj in queryset:
+            FleetChange.record(obj, "deleted", user=request.user)
+        super().delete_queryset(request, queryset)
+
+
 @admin.register(Farm)
-class FarmAdmin(admin.ModelAdmin):
+class FarmAdmin(RecordedAdmin):
     list_display = ("farmer_id", "name", "active", "node_count")
     list_filter = ("active",)
     search_fields = ("=farmer_id", "name", "notes")
+    ordering = ("farmer_id",)  # the count below drops the model's ordering
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_nodes=Count("nodes"))
@@ -27,6 +53,14 @@ class FarmAdmin(admin.ModelAdmin):
     @admin.display(description="nodes", ordering="_nodes")
     def node_count(self, farm: Farm) -> int:
         return farm._nodes
+
+
+def _canonical_mac(search_term: str) -> str:
+    """A MAC in any of the forms nodes use finds the node, as the URLs do."""
+    try:
+        return normalise_mac(search_term.strip())
+    except ValidationError:
+        return search_term
 
 
 class PendingFilter(admin.SimpleListFilter):
@@ -51,13 +85,45 @@ class PendingFilter(admin.SimpleListFilter):
         return queryset
 
 
+class FarmIdFilter(admin.SimpleListFilter):
+    """Filter by a typed farm ID: a fleet has thousands of farms, too many to list."""
+
+    title = "farm ID"
+    parameter_name = "farm"
+    template = "admin/provisioning/farm_filter.html"
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        # The other filters and the search stay when a farm ID is typed in.
+        self.kept_params = [(k, v) for k, v in request.GET.items() if k != self.parameter_name]
+        self.clear_url = "?" + urlencode(self.kept_params)
+
+    def has_output(self) -> bool:
+        return True
+
+    def lookups(self, request, model_admin):
+        return []
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            raise IncorrectLookupParameters("a farm ID is a number")
+        return queryset.filter(farm__farmer_id=int(value))
+
+
 class AssignForm(forms.Form):
-    farm = forms.ModelChoiceField(queryset=Farm.objects.filter(active=True))
+    farm = forms.ModelChoiceField(
+        queryset=Farm.objects.filter(active=True),
+        # Searched as typed (the farm admin's search), not a dropdown of every farm.
+        widget=AutocompleteSelect(Node._meta.get_field("farm"), admin.site),
+    )
     network = forms.ModelChoiceField(queryset=Network.objects.filter(active=True))
 
 
 @admin.register(Node)
-class NodeAdmin(admin.ModelAdmin):
+class NodeAdmin(RecordedAdmin):
     list_display = (
         "mac",
         "status",
@@ -68,7 +134,7 @@ class NodeAdmin(admin.ModelAdmin):
         "last_ip",
         "boot_count",
     )
-    list_filter = (PendingFilter, "network", "farm", "enabled")
+    list_filter = (PendingFilter, "network", FarmIdFilter, "enabled")
     search_fields = ("mac", "last_ip", "farm__name", "=farm__farmer_id", "notes")
     list_select_related = (
         "farm",
@@ -82,12 +148,7 @@ class NodeAdmin(admin.ModelAdmin):
     actions = ["assign", "enable", "disable"]
 
     def get_search_results(self, request, queryset, search_term):
-        # A MAC in any of the forms nodes use finds the node, as the URLs do.
-        try:
-            search_term = normalise_mac(search_term.strip())
-        except ValidationError:
-            pass
-        return super().get_search_results(request, queryset, search_term)
+        return super().get_search_results(request, queryset, _canonical_mac(search_term))
 
     @admin.display(description="status")
     def status(self, node: Node) -> str:
@@ -104,7 +165,9 @@ class NodeAdmin(admin.ModelAdmin):
     def assign(self, request, queryset):
         form = AssignForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
-            count = queryset.approve(form.cleaned_data["farm"], form.cleaned_data["network"])
+            count = queryset.approve(
+                form.cleaned_data["farm"], form.cleaned_data["network"], user=request.user
+            )
             self.message_user(
                 request,
                 f"{count} node(s) assigned to farm {form.cleaned_data['farm']} on "
@@ -129,13 +192,24 @@ class NodeAdmin(admin.ModelAdmin):
 
     @admin.action(description="Enable: let these nodes boot")
     def enable(self, request, queryset) -> None:
-        count = queryset.set_enabled(True)
+        count = queryset.set_enabled(True, user=request.user)
         self.message_user(request, f"{count} node(s) enabled.", messages.SUCCESS)
 
     @admin.action(description="Disable: stop these nodes from booting")
     def disable(self, request, queryset) -> None:
-        count = queryset.set_enabled(False)
+        count = queryset.set_enabled(False, user=request.user)
         self.message_user(request, f"{count} node(s) disabled.", messages.SUCCESS)
+
+
+@admin.register(FleetChange)
+class FleetChangeAdmin(ReadOnlyAdmin):
+    list_display = ("changed_at", "farmer_id", "mac", "what", "changed_by", "changed_via")
+    search_fields = ("=mac", "=farmer_id", "what", "changed_via")
+    date_hierarchy = "changed_at"
+    list_select_related = ("changed_by",)
+
+    def get_search_results(self, request, queryset, search_term):
+        return super().get_search_results(request, queryset, _canonical_mac(search_term))
 
 
 @admin.register(BootEvent)
@@ -168,3 +242,55 @@ class BootEventAdmin(ReadOnlyAdmin):
     @admin.display(description="user agent")
     def short_user_agent(self, event: BootEvent) -> str:
         return Truncator(event.user_agent).chars(40)
+
+
+class FailedOnTheWayFilter(admin.SimpleListFilter):
+    title = "boot"
+    parameter_name = "boot"
+
+    def lookups(self, request, model_admin):
+        return [("failed", "script, then no kernel (last hour)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failed":
+            return queryset & running.failed_on_the_way()
+        return queryset
+
+
+@admin.register(LatestBoot)
+class LatestBootAdmin(ReadOnlyAdmin):
+    """Which machine runs which kernel, since when; boots that stopped on the way."""
+
+    list_display = (
+        "machine",
+        "farmer_id",
+        "network",
+        "kernel_name",
+        "kernel_since",
+        "kernel_at",
+        "script_at",
+        "failed",
+    )
+    list_filter = (FailedOnTheWayFilter, "network", "kernel_name")
+    search_fields = ("=mac", "=client_ip", "=farmer_id", "kernel_name")
+    list_select_related = ("network",)
+    show_full_result_count = False
+
+    def get_search_results(self, request, queryset, search_term):
+        return super().get_search_results(request, queryset, _canonical_mac(search_term))
+
+    @admin.display(description="machine", ordering="key")
+    def machine(self, row: LatestBoot) -> str:
+        return row.mac or f"{row.client_ip} (MAC not known)"
+
+    @admin.display(description="no kernel after its script", boolean=True)
+    def failed(self, row: LatestBoot) -> bool:
+        return row.failed_on_the_way
+
+
+def running_link(count: int, **filters) -> str:
+    """A link to the machines whose latest boot matches, for the kernel and network lists."""
+    if not count:
+        return "-"
+    url = reverse("admin:provisioning_latestboot_changelist") + "?" + urlencode(filters)
+    return format_html('<a href="{}">{} machine(s)</a>', url, count)

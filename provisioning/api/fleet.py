@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from ninja import Query, Status
 
-from ..models import BootEvent, Farm, Node
-from . import api, can_manage_nodes, can_read
+from ..models import BootEvent, Farm, FleetChange, Node
+from . import api, can_manage_nodes, can_read, via
 from .lookups import _farm, _mac, _network, _node
 from .schemas import (
     ApproveIn,
@@ -33,15 +33,20 @@ def list_farms(request):
 def create_farm(request, body: FarmIn):
     if Farm.objects.filter(farmer_id=body.farmer_id).exists():
         return Status(409, {"detail": f"farm {body.farmer_id} exists already"})
-    return Status(201, Farm.objects.create(**body.dict()))
+    farm = Farm.objects.create(**body.dict())
+    FleetChange.record(farm, "created", via=via(request))
+    return Status(201, farm)
 
 
 @api.patch("/farms/{farmer_id}", response=answers(FarmOut), auth=can_manage_nodes, tags=["farms"])
 def update_farm(request, farmer_id: int, body: FarmPatch):
     farm = _farm(farmer_id)
-    for field, value in body.dict(exclude_none=True).items():
+    changes = body.dict(exclude_none=True)
+    for field, value in changes.items():
         setattr(farm, field, value)
     farm.save()
+    if changes:
+        FleetChange.record(farm, f"changed {', '.join(sorted(changes))}", via=via(request))
     return farm
 
 
@@ -84,6 +89,7 @@ def create_node(request, body: NodeIn):
     except ValidationError as exc:
         return Status(400, {"detail": "; ".join(exc.messages)})
     node.save()
+    FleetChange.record(node, "created", via=via(request))
     return Status(201, NodeOut.of(_node(mac)))
 
 
@@ -91,19 +97,21 @@ def create_node(request, body: NodeIn):
 def approve_node(request, mac: str, body: ApproveIn):
     """Give a waiting node its farm and network: it boots at its next retry."""
     node = _node(mac)
-    Node.objects.filter(pk=node.pk).approve(_farm(body.farm), _network(body.network))
+    Node.objects.filter(pk=node.pk).approve(
+        _farm(body.farm), _network(body.network), via=via(request)
+    )
     return NodeOut.of(_node(mac))
 
 
 @api.post("/nodes/{mac}/disable", response=answers(NodeOut), auth=can_manage_nodes, tags=["nodes"])
 def disable_node(request, mac: str):
-    Node.objects.filter(pk=_node(mac).pk).set_enabled(False)
+    Node.objects.filter(pk=_node(mac).pk).set_enabled(False, via=via(request))
     return NodeOut.of(_node(mac))
 
 
 @api.post("/nodes/{mac}/enable", response=answers(NodeOut), auth=can_manage_nodes, tags=["nodes"])
 def enable_node(request, mac: str):
-    Node.objects.filter(pk=_node(mac).pk).set_enabled(True)
+    Node.objects.filter(pk=_node(mac).pk).set_enabled(True, via=via(request))
     return NodeOut.of(_node(mac))
 
 

@@ -8,9 +8,9 @@ from django.db.models import ProtectedError
 from ninja import Status
 from ninja.errors import HttpError
 
-from .. import uploads
+from .. import running, uploads
 from ..kernels import KernelConflict
-from ..models import BootEvent, BranchLink, Kernel, Node
+from ..models import BranchLink, Kernel, Network
 from ..validators import KERNEL_NAME_RE
 from . import api, can_publish, can_read, via
 from .lookups import _kernel, _link
@@ -91,9 +91,15 @@ def upload_kernel(request):
     auth=can_publish,
     tags=["kernels"],
 )
-def delete_kernel(request, name: str):
-    """Delete a kernel nothing uses (no network, link or node points at it)."""
+def delete_kernel(request, name: str, force: bool = False):
+    """Delete a kernel nothing uses (no network, link or node points at it). A kernel a
+    network would roll back to is kept unless `force` says to lose that rollback."""
     kernel = _kernel(name)
+    targets = Network.objects.rolling_back_to(kernel)
+    if targets and not force:
+        slugs = ", ".join(n.slug for n in targets)
+        return Status(409, {"detail": f"{name} is what {slugs} would roll back to; "
+                                      "give force=true to delete it anyway"})  # fmt: skip
     try:
         kernel.delete()
     except ProtectedError as exc:
@@ -106,24 +112,13 @@ def delete_kernel(request, name: str):
     "/kernels/{name}/nodes", response=answers(list[NodeRunning]), auth=can_read, tags=["kernels"]
 )
 def kernel_nodes(request, name: str):
-    """The nodes whose latest kernel download was this kernel, and since when."""
+    """The machines whose latest kernel download was this kernel, and since when."""
     _kernel(name)
-    latest: dict[str, BootEvent] = {}
-    events = BootEvent.objects.filter(kind=BootEvent.Kind.KERNEL).order_by("created_at", "pk")
-    for event in events.exclude(client_ip=None).iterator():
-        latest[event.mac or event.client_ip] = event
-    macs = {e.mac for e in latest.values() if e.mac}
-    farms = dict(Node.objects.filter(mac__in=macs).values_list("mac", "farm__farmer_id"))
     return [
-        NodeRunning(
-            mac=event.mac,
-            farm=event.farmer_id or farms.get(event.mac),
-            client_ip=event.client_ip,
-            since=event.created_at,
-        )  # fmt: skip
-        for event in latest.values()
-        if event.kernel_name == name
-    ]
+        NodeRunning(mac=row.mac, farm=row.farmer_id, client_ip=row.client_ip,
+                    since=row.kernel_since)
+        for row in running.nodes_running(name)
+    ]  # fmt: skip
 
 
 @api.get("/links", response=answers(list[LinkOut]), auth=can_read, tags=["links"])

@@ -53,11 +53,18 @@ def switch_network(request, slug: str, body: SwitchIn):
     auth=can_switch_networks,
     tags=["networks"],
 )
-def rollback_network(request, slug: str):
-    """Go back to what the network booted before its last switch."""
+def rollback_network(request, slug: str, to: int | None = None):
+    """Go back to what the network booted before its last switch, or with `to` (a change's
+    `id` from /changes) to what any earlier switch set."""
     network = _network(slug)
     try:
-        network.rollback_kernel(via=via(request))
+        if to is None:
+            network.rollback_kernel(via=via(request))
+        else:
+            change = KernelChange.objects.filter(network=network, pk=to).first()
+            if change is None:
+                return Status(409, {"detail": f"network {slug} has no change {to}"})
+            network.restore(change, via=via(request))
     except KernelChange.NoPrevious as exc:
         return Status(409, {"detail": str(exc)})
     return Status(200, NetworkOut.of(_network(slug)))

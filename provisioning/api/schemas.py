@@ -67,6 +67,7 @@ class NetworkOut(Schema):
 
 
 class ChangeOut(Schema):
+    id: int = Field(description="Give it as `to` to roll back to this switch.")
     changed_at: datetime
     previous: str
     new: str
@@ -79,8 +80,8 @@ class ChangeOut(Schema):
         previous = getattr(change, "previous_label", change.previous_name)
         new = getattr(change, "new_label", change.new_name)
         return ChangeOut(
-            changed_at=change.changed_at, previous=previous, new=new, changed_by=who or "",
-            note=change.note,
+            id=change.pk, changed_at=change.changed_at, previous=previous, new=new,
+            changed_by=who or "", note=change.note,
         )  # fmt: skip
 
 
@@ -175,7 +176,7 @@ class EventFilter(Schema):
 
 
 class NodeRunning(Schema):
-    mac: str
+    mac: str = Field(description="Empty when the machine is known only by its address.")
     farm: int | None
     client_ip: str | None
-    since: datetime = Field(description="When its latest boot fetched this kernel.")
+    since: datetime = Field(description="Its first download of this kernel (latest run).")

@@ -2,10 +2,10 @@
 
 One module an idea: `kernels` (the store and its files), `networks` (the kernel pointer and
 its audit trail), `links` (branch links), `generation` (the configuration generation),
-`fleet` (farms, nodes, boot history), `tokens` (API tokens).
+`fleet` (farms, nodes, boot history and who runs what), `tokens` (API tokens).
 """
 
-from .fleet import BootEvent, Farm, Node, NodeQuerySet
+from .fleet import BootEvent, Farm, FleetChange, LatestBoot, Node, NodeQuerySet
 from .generation import ConfigGeneration
 from .kernels import Kernel, KernelStorage, hash_file, kernel_upload_to
 from .links import BranchLink, LinkChange
@@ -18,9 +18,11 @@ __all__ = [
     "BranchLink",
     "ConfigGeneration",
     "Farm",
+    "FleetChange",
     "Kernel",
     "KernelChange",
     "KernelStorage",
+    "LatestBoot",
     "LinkChange",
     "Network",
     "NetworkQuerySet",

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from ..validators import FARMER_ID_MAX, normalise_mac, validate_kernel_args, validate_mac
 from .kernels import Kernel
-from .links import BranchLink
+from .links import BranchLink, actor_fields
 from .networks import Network
 
 
@@ -59,14 +60,27 @@ class NodeQuerySet(models.QuerySet):
     def pending(self) -> NodeQuerySet:
         return self.filter(Q(farm__isnull=True) | Q(network__isnull=True))
 
-    def approve(self, farm: Farm, network: Network) -> int:
+    def approve(self, farm: Farm, network: Network, *, user=None, via: str = "") -> int:
         """Give these nodes a farm and a network (and let them boot): they boot at their
-        next retry. The admin's action and the API both come here."""
-        return self.update(farm=farm, network=network, enabled=True)
+        next retry. The admin's action and the API both come here, and it is recorded."""
+        what = f"approved: farm {farm.farmer_id}, network {network.slug}"
+        return self._change(what, user, via, farm=farm, network=network, enabled=True)
 
-    def set_enabled(self, enabled: bool) -> int:
-        """Let these nodes boot, or tell them they may not."""
-        return self.update(enabled=enabled)
+    def set_enabled(self, enabled: bool, *, user=None, via: str = "") -> int:
+        """Let these nodes boot, or tell them they may not; recorded."""
+        return self._change("enabled" if enabled else "disabled", user, via, enabled=enabled)
+
+    def _change(self, what: str, user, via: str, **values) -> int:
+        with transaction.atomic():
+            nodes = list(self.select_for_update().select_related("farm"))
+            count = self.model.objects.filter(pk__in=[n.pk for n in nodes]).update(**values)
+            for node in nodes:  # the rows name the farm the node is in now
+                for field, value in values.items():
+                    setattr(node, field, value)
+            FleetChange.objects.bulk_create(
+                FleetChange.about(node, what, user=user, via=via) for node in nodes
+            )
+        return count
 
 
 class Node(models.Model):
@@ -146,6 +160,49 @@ class Node(models.Model):
         return self.network.current_kernel if self.network_id else None
 
 
+class FleetChange(models.Model):
+    """What changed on a farm or a node, when, and by whom or by what (a token, a command).
+
+    Networks, kernels and links have their own trails (KernelChange, LinkChange); this is the
+    trail of farms and nodes. Read-only once written; the farm and MAC are kept as text so
+    the row outlives what it is about.
+    """
+
+    changed_at = models.DateTimeField(default=timezone.now, db_index=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    changed_via = models.CharField(max_length=120, blank=True)
+    farmer_id = models.PositiveBigIntegerField("farm ID", null=True, blank=True, db_index=True)
+    mac = models.CharField("MAC address", max_length=17, blank=True, db_index=True)
+    what = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+        verbose_name = "farm or node change"
+
+    def __str__(self) -> str:
+        return f"{self.changed_at:%Y-%m-%d %H:%M:%S} {self.mac or self.farmer_id}: {self.what}"
+
+    @classmethod
+    def about(cls, subject: Farm | Node, what: str, *, user=None, via: str = "") -> FleetChange:
+        """An unsaved row about a farm or a node (`what` is cut to fit)."""
+        if isinstance(subject, Farm):
+            where = {"farmer_id": subject.farmer_id}
+        else:
+            where = {
+                "mac": subject.mac,
+                "farmer_id": subject.farm.farmer_id if subject.farm else None,
+            }
+        return cls(what=what[:300], **where, **actor_fields(user, via))
+
+    @classmethod
+    def record(cls, subject: Farm | Node, what: str, *, user=None, via: str = "") -> FleetChange:
+        change = cls.about(subject, what, user=user, via=via)
+        change.save()
+        return change
+
+
 class BootEvent(models.Model):
     """One thing served to a node: a script or a kernel download. Answers "who runs what"."""
 
@@ -177,3 +234,43 @@ class BootEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.kind} {self.client_ip or '-'}"
+
+
+class LatestBoot(models.Model):
+    """The latest boot of each machine the service has seen: which kernel it runs and since
+    when, and whether its latest script was followed by a kernel download.
+
+    Kept up to date by the boot-history writer (provisioning.running), so "who runs what"
+    is one indexed query however long the history grows. A machine is known by its MAC when
+    the request names one (/provision, and the boot script's kernel download), else by its
+    client address.
+    """
+
+    key = models.CharField(max_length=64, unique=True)
+    mac = models.CharField("MAC address", max_length=17, blank=True, db_index=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    network = models.ForeignKey(
+        Network, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    farmer_id = models.PositiveBigIntegerField("farm ID", null=True, blank=True, db_index=True)
+    kernel_name = models.CharField("kernel", max_length=200, blank=True, db_index=True)
+    kernel_since = models.DateTimeField(
+        "runs it since", null=True, blank=True, help_text="Its first download of this kernel."
+    )
+    kernel_at = models.DateTimeField("last kernel download", null=True, blank=True)
+    script_at = models.DateTimeField("last boot script", null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-script_at", "key"]
+        verbose_name = "latest boot"
+        verbose_name_plural = "latest boots (who runs what)"
+
+    def __str__(self) -> str:
+        return self.mac or self.client_ip or self.key
+
+    @property
+    def failed_on_the_way(self) -> bool:
+        """Its latest script was not followed by a kernel download."""
+        return self.script_at is not None and (
+            self.kernel_at is None or self.kernel_at < self.script_at
+        )

@@ -16,6 +16,10 @@ class NetworkQuerySet(models.QuerySet):
     def active(self) -> NetworkQuerySet:
         return self.filter(active=True)
 
+    def rolling_back_to(self, kernel: Kernel) -> list[Network]:
+        """The networks whose rollback would boot this kernel (a handful of networks)."""
+        return [network for network in self if network.rollback_target() == kernel]
+
 
 class Network(models.Model):
     """A Zero-OS grid network (`runmode`): production, testnet, devnet, QA-net, ..."""
@@ -129,6 +133,26 @@ class Network(models.Model):
         change = self._point(last.previous, last.previous_link, user=user, note=note, via=via)
         assert change is not None
         return change
+
+    def restore(self, change: KernelChange, user=None, via: str = "") -> KernelChange | None:
+        """Boot again what one entry of the history switched the network to, however far
+        back (rollback to any entry, not only the last)."""
+        if change.network_id != self.pk:
+            raise KernelChange.NoPrevious(f"that change is not one of network {self.slug}")
+        if change.new is None and change.new_link is None:
+            gone = change.new_label
+            raise KernelChange.NoPrevious(
+                f"{gone} no longer exists" if gone != "-" else "that change set no kernel"
+            )
+        when = f"{change.changed_at:%Y-%m-%d %H:%M:%S}"
+        note = f"rollback to the switch of {when} ({change.new_label})"
+        return self._point(change.new, change.new_link, user=user, note=note, via=via)
+
+    def rollback_target(self) -> Kernel | None:
+        """The kernel a rollback would boot (the one before the last switch), if any."""
+        last = self.kernel_changes.order_by("-changed_at", "-pk").select_related("previous")
+        last = last.first()
+        return last.previous if last else None
 
     def kernel_since(self):
         last = self.kernel_changes.order_by("-changed_at", "-pk").first()

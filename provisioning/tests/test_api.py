@@ -7,7 +7,16 @@ import hashlib
 
 import pytest
 
-from provisioning.models import ApiToken, BootEvent, BranchLink, Farm, Kernel, KernelChange, Node
+from provisioning.models import (
+    ApiToken,
+    BootEvent,
+    BranchLink,
+    Farm,
+    FleetChange,
+    Kernel,
+    KernelChange,
+    Node,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +88,16 @@ def test_a_kernel_in_use_cannot_be_deleted_and_an_unused_one_can(
     assert not Kernel.objects.filter(name="spare.efi").exists()
 
 
+def test_the_kernel_a_network_would_roll_back_to_is_kept_unless_forced(
+    client, prod, kernel, make_kernel, everything
+):
+    prod.switch_kernel(make_kernel("zero-os-v2.efi", b"v2"))
+    refused = client.delete(f"/api/v1/kernels/{kernel.name}", **everything)
+    assert refused.status_code == 409 and "prod would roll back to" in refused.json()["detail"]
+    forced = client.delete(f"/api/v1/kernels/{kernel.name}?force=true", **everything)
+    assert forced.status_code == 204 and not Kernel.objects.filter(pk=kernel.pk).exists()
+
+
 def test_a_switch_through_the_api_is_audited_like_one_in_the_admin(client, prod, make_kernel):
     newer = make_kernel("zero-os-v2.efi", b"v2")
     token = bearer("networks")
@@ -98,6 +117,12 @@ def test_a_switch_through_the_api_is_audited_like_one_in_the_admin(client, prod,
     assert b"kernel=zero-os-v2.efi" in client.get("/ipxe/prod/1").content
     rolled = client.post("/api/v1/networks/prod/rollback", content_type="application/json", **token)
     assert rolled.json()["kernel"] == "zero-os-development-amd64.efi"
+    # Back to any entry of the trail by its id, not only the one before.
+    to_v2 = next(c["id"] for c in trail if c["new"] == newer.name)
+    again = client.post(f"/api/v1/networks/prod/rollback?to={to_v2}", **token)
+    assert again.status_code == 200 and again.json()["kernel"] == newer.name
+    missing = client.post("/api/v1/networks/prod/rollback?to=999999", **token)
+    assert missing.status_code == 409 and "no change 999999" in missing.json()["detail"]
 
 
 def test_a_network_can_follow_a_link_through_the_api(client, prod, kernel, everything):
@@ -142,6 +167,15 @@ def test_farms_and_nodes_from_creation_to_approval_and_disabling(client, prod, e
     )  # fmt: skip
     assert created.status_code == 201 and created.json()["mac"] == "52:54:00:aa:00:01"
     assert Farm.objects.get(farmer_id=77).nodes.count() == 2
+    # Every change is in the fleet's trail, named by the token that made it.
+    trail = [(c.farmer_id, c.mac, c.what, c.changed_via) for c in FleetChange.objects.reverse()]
+    via = "API token token-publish-networks-nodes"
+    assert trail == [
+        (77, "", "created", via),
+        (77, "52:54:00:00:00:77", "approved: farm 77, network prod", via),
+        (77, "52:54:00:00:00:77", "disabled", via),
+        (77, "52:54:00:aa:00:01", "created", via),
+    ]
 
 
 def test_boot_history_filters_and_which_nodes_run_a_kernel(client, prod, kernel, everything):
@@ -151,6 +185,8 @@ def test_boot_history_filters_and_which_nodes_run_a_kernel(client, prod, kernel,
     BootEvent.objects.create(kind="script", mac="52:54:00:00:00:02", farmer_id=10)
     events = client.get("/api/v1/boot-events?farm=9", **everything).json()
     assert [e["mac"] for e in events] == [node.mac]
+    # Who runs what comes from the machines' own requests (provisioning/tests/test_running.py).
+    client.get(f"/kernel/net/prod.efi?mac={node.mac}", REMOTE_ADDR="192.0.2.1")
     running = client.get(f"/api/v1/kernels/{kernel.name}/nodes", **everything).json()
-    assert [(r["mac"], r["farm"], r["client_ip"]) for r in running] == [(node.mac, 9, "192.0.2.1")]
+    assert [(r["mac"], r["client_ip"]) for r in running] == [(node.mac, "192.0.2.1")]
     assert client.get("/api/v1/boot-events?node=not-a-mac", **everything).status_code == 400

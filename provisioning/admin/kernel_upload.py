@@ -1,0 +1,121 @@
+"""The admin's kernel upload form: the name comes from the file unless one is typed, and a
+file already sent is kept when the form comes back with an error (a browser cannot refill a
+file field, and a kernel is 50-100 MB to send again)."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+from django import forms
+from django.conf import settings
+from django.core import signing
+from django.core.files import File
+
+from ..models import Kernel
+from ..validators import validate_kernel_name
+
+SALT = "zosboot.kernel-upload"
+# A kept upload nobody came back for is removed after this long (at the next upload).
+KEEP_SECONDS = 24 * 3600
+
+
+def staging_dir() -> Path:
+    return Path(settings.ZOSBOOT_RUN_DIR) / "kernel-uploads"
+
+
+class KernelForm(forms.ModelForm):
+    kept = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    class Meta:
+        model = Kernel
+        fields = ("name", "file", "notes")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].required = False
+        self.fields["name"].help_text = (
+            "File name nodes download it as, e.g. zero-os-development-amd64.efi. "
+            "Leave empty to use the uploaded file's name."
+        )
+        # On the add page clean() asks for a file unless one was kept from the last try.
+        self.fields["file"].required = False
+        self.kept_path: Path | None = None
+
+    def clean(self) -> dict:
+        data = super().clean()
+        upload = data.get("file")
+        if not upload and self.instance.pk is None:
+            upload = self._kept_upload()
+            if upload is None:
+                self.add_error("file", "Choose the kernel file to upload.")
+                return data
+            data["file"] = upload
+        if not data.get("name") and upload:
+            name = Path(upload.name).name
+            try:
+                validate_kernel_name(name)
+            except forms.ValidationError:
+                self.add_error("name", f"{name!r} cannot be a kernel name: type one.")
+                return data
+            data["name"] = name
+        return data
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        upload = self.files.get("file") if self.is_bound else None
+        if self._errors and upload is not None:
+            self._keep(upload)
+
+    def _keep(self, upload) -> None:
+        """Put the upload aside and name it in the re-shown form."""
+        directory = staging_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        _remove_old(directory)
+        original = Path(upload.name).name
+        kept = directory / f"{secrets.token_hex(8)}-{original}"
+        upload.seek(0)
+        with kept.open("xb") as out:
+            shutil.copyfileobj(upload, out, 1024 * 1024)
+        self.data = self.data.copy()
+        self.data["kept"] = signing.dumps(kept.name, salt=SALT)
+        self._say_kept(original)
+
+    def _say_kept(self, original: str) -> None:
+        said = f"Kept from your last try: {original}. Leave this empty to use it, or choose another file."
+        # The bound field copied the help text when the form was cleaned: tell both.
+        self.fields["file"].help_text = self["file"].help_text = said
+
+    def discard_kept(self) -> None:
+        """Once saved into the store, the kept copy goes."""
+        if self.kept_path is not None:
+            self.cleaned_data["file"].close()
+            self.kept_path.unlink(missing_ok=True)
+
+    def _kept_upload(self) -> File | None:
+        token = self.cleaned_data.get("kept")
+        if not token:
+            return None
+        try:
+            name = signing.loads(token, salt=SALT, max_age=KEEP_SECONDS)
+        except signing.BadSignature:
+            return None
+        path = staging_dir() / Path(name).name
+        if not path.is_file():
+            return None
+        original = name.split("-", 1)[1]
+        self.kept_path = path
+        self._say_kept(original)
+        return File(path.open("rb"), name=original)
+
+
+def _remove_old(directory: Path) -> None:
+    cutoff = time.time() - KEEP_SECONDS
+    for path in directory.iterdir():
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except FileNotFoundError:
+            pass

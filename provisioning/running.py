@@ -1,0 +1,109 @@
+"""Who runs what: each machine's latest boot, kept from the boot history as it is written.
+
+The history has a row per script and kernel served; asking it "which nodes run kernel X" means
+finding every machine's latest download among millions of rows. The writer of the history
+(provisioning.history) hands each batch here too, and one row per machine (LatestBoot) keeps
+its kernel, since when, and the time of its latest script and kernel download.
+
+A machine is known by its MAC when the request names one: /provision/<mac> scripts, and the
+boot script's kernel download (it adds `?mac=` from the card that downloads). A script asked
+for as /ipxe/<net>/<farm> names no MAC: it is kept under the client address until a kernel
+download with a MAC comes from that address, which then takes it over (its farm and the time
+of the script). Machines behind one shared address (NAT) booting at the same time can be
+paired with each other's script; the kernel each one downloaded is always its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from .models import BootEvent, LatestBoot
+
+# A download that follows a script from the same address within this time belongs to it.
+PAIRING_WINDOW = timedelta(minutes=10)
+# How long a boot may take between its script and its kernel download (retries over several
+# cards included) before it counts as failed on the way.
+DOWNLOAD_GRACE = timedelta(minutes=10)
+FAILED_LOOKBACK = timedelta(hours=1)
+
+_FIELDS = ["mac", "client_ip", "network", "farmer_id", "kernel_name", "kernel_since",
+           "kernel_at", "script_at"]  # fmt: skip
+
+
+def nodes_running(kernel_name: str) -> QuerySet[LatestBoot]:
+    """The machines whose latest kernel download was this kernel."""
+    return LatestBoot.objects.filter(kernel_name=kernel_name)
+
+
+def failed_on_the_way(now: datetime | None = None) -> QuerySet[LatestBoot]:
+    """Machines that fetched a boot script in the last hour and no kernel after it."""
+    now = now or timezone.now()
+    return LatestBoot.objects.filter(
+        script_at__gte=now - FAILED_LOOKBACK, script_at__lte=now - DOWNLOAD_GRACE
+    ).filter(Q(kernel_at__isnull=True) | Q(kernel_at__lt=F("script_at")))
+
+
+def note(events: Iterable[dict], model: type[LatestBoot] = LatestBoot) -> None:
+    """Fold a batch of history events (the writer's plain values) into the latest boots.
+
+    `model` is the migration's historical model when the history is replayed.
+    """
+    events = sorted(
+        (e for e in events if e["kind"] in (BootEvent.Kind.SCRIPT, BootEvent.Kind.KERNEL)),
+        key=lambda e: e["created_at"],
+    )
+    keys = {key for event in events for key in (event["mac"], event["client_ip"]) if key}
+    if not keys:
+        return
+    rows = {row.key: row for row in model.objects.filter(key__in=keys)}
+    merged: set[str] = set()
+    for event in events:
+        key = event["mac"] or event["client_ip"]
+        if not key:
+            continue
+        row = rows.get(key) or rows.setdefault(key, model(key=key))
+        merged.discard(key)
+        _apply(row, event)
+        address = event["client_ip"]
+        if event["kind"] == BootEvent.Kind.KERNEL and event["mac"] and address in rows:
+            if _take_over(row, rows[address], event["created_at"]):
+                del rows[address]
+                merged.add(address)
+    if merged:
+        model.objects.filter(key__in=merged).delete()
+    for row in rows.values():
+        row.pk = None  # one upsert on the key for old and new rows alike
+    model.objects.bulk_create(
+        rows.values(), update_conflicts=True, unique_fields=["key"], update_fields=_FIELDS
+    )
+
+
+def _apply(row: LatestBoot, event: dict) -> None:
+    at = event["created_at"]
+    row.mac = event["mac"] or row.mac
+    row.client_ip = event["client_ip"] or row.client_ip
+    row.network_id = event["network_id"] or row.network_id
+    row.farmer_id = event["farmer_id"] or row.farmer_id
+    if event["kind"] == BootEvent.Kind.SCRIPT:
+        row.script_at = at
+    else:
+        if row.kernel_name != event["kernel_name"]:
+            row.kernel_name = event["kernel_name"]
+            row.kernel_since = at
+        row.kernel_at = at
+
+
+def _take_over(row: LatestBoot, by_address: LatestBoot, at: datetime) -> bool:
+    """A download with a MAC claims the script its address fetched just before."""
+    script_at = by_address.script_at
+    if script_at is None or not (at - PAIRING_WINDOW <= script_at <= at):
+        return False
+    if row.script_at is None or row.script_at < script_at:
+        row.script_at = script_at
+    row.farmer_id = row.farmer_id or by_address.farmer_id
+    row.network_id = row.network_id or by_address.network_id
+    return True
