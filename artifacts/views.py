@@ -8,7 +8,7 @@ import logging
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
-from provisioning import answers, metrics
+from provisioning import answers, logs, metrics
 from provisioning.clients import public_base_url
 from provisioning.delivery import Download, file_response
 from provisioning.errors import BootError
@@ -33,6 +33,7 @@ def image(
 ) -> HttpResponse:
     """An image with the farm's boot script inside."""
     answer = answers.for_path(net, farm, extra, kernel, base_url=public_base_url(request))
+    logs.note(request, answer.event)
     if answer.target is None:
         return answer_response(answer)
     label = "/".join(part for part in (net, farm, extra, kernel) if part is not None)

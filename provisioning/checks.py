@@ -56,3 +56,16 @@ def check_file_delivery(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_log_format(app_configs, **kwargs):
+    if settings.ZOSBOOT_LOG_FORMAT not in ("text", "json"):
+        return [
+            Error(
+                f"ZOSBOOT_LOG_FORMAT={settings.ZOSBOOT_LOG_FORMAT!r} is not one of text, json.",
+                hint="text for a terminal or journal, json for a log collector.",
+                id="provisioning.E004",
+            )
+        ]
+    return []

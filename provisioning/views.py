@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from . import answers, history, metrics
+from . import answers, history, logs, metrics
 from .clients import client_ip, public_base_url
 from .delivery import Download, file_response
 from .http import answer_response, answers_nodes
@@ -17,7 +17,8 @@ from .validators import normalise_mac
 
 
 def _answered(request: HttpRequest, answer: answers.Answer) -> HttpResponse:
-    """The one place a script answer is recorded in the boot history."""
+    """The one place a script answer is recorded: in the boot history and on the log line."""
+    logs.note(request, answer.event)
     if answer.event is not None:
         history.record(request, answer.event)
     return answer_response(answer)
@@ -95,6 +96,7 @@ def _kernel_response(
     event = history.Event(
         BootEvent.Kind.KERNEL, network=network, kernel=kernel, mac=_downloading_mac(request)
     )
+    logs.note(request, event)
 
     def sent() -> None:
         history.record(request, event)

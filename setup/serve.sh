@@ -99,10 +99,12 @@ if [[ $delivery == nginx ]]; then
 else
     worker_class=(--worker-class gthread --threads "$threads")
 fi
+# No gunicorn access log: the service writes its own line per request to stderr (client address
+# after the proxy, the network, farm and node it was about; ZOSBOOT_LOG_FORMAT=text|json).
 gunicorn=(
     "$repo/.venv/bin/gunicorn" zosboot.wsgi
     --workers "$workers" "${worker_class[@]}"
-    --access-logfile - --graceful-timeout 20
+    --graceful-timeout 20
     --forwarded-allow-ips "${ZOSBOOT_FORWARDED_ALLOW_IPS:-127.0.0.1}"
 )
 [[ -n $user ]] && gunicorn+=(--user "$user" --group "$user")
