@@ -1,5 +1,5 @@
-"""Boot image downloads: `/iso|usb|uefi|uefimg|krn/<net>[/<farm>[/<extra>[/<kernel>]]]` and the
-static targets. The script inside is exactly what `/ipxe/...` serves for the same URL."""
+"""Boot image downloads: `/iso|usb|uefi|uefimg|krn|krn-tar/<net>[/<farm>[/<extra>[/<kernel>]]]`
+and the static targets. The script inside is exactly what `/ipxe/...` serves for the same URL."""
 
 from __future__ import annotations
 
@@ -16,7 +16,14 @@ from provisioning.http import answer_response, answers_nodes
 from provisioning.scripts import render_provision_chain_script
 
 from . import builder, cache
-from .formats import FILENAME_SUFFIX, FORMATS, STATIC_TARGETS, BuildError, download_name
+from .formats import (
+    FILENAME_SUFFIX,
+    FORMATS,
+    STATIC_TARGETS,
+    BuildError,
+    UnembeddableScript,
+    download_name,
+)
 
 logger = logging.getLogger("zosboot.artifacts")
 
@@ -59,6 +66,10 @@ def serve(request: HttpRequest, fmt: str, script: str, stem: str, label: str) ->
         result = builder.get_or_build(fmt, script, label=label)
     except builder.ImageUnavailable as exc:
         raise BootError(503, f"{exc}, try again later", retry_after=exc.retry_after) from None
+    except UnembeddableScript as exc:
+        # The request asked for something this format cannot carry (e.g. `initrd=` in the
+        # extra arguments of the single-file krn): the farmer's to change, said as such.
+        raise BootError(400, str(exc)) from None
     except (BuildError, OSError) as exc:
         # The tool's own words (a banner, a path) are for the operator's log, not a console.
         logger.error("building %s for %s failed: %s", fmt, label, exc)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.urls import reverse
 
-from artifacts.formats import FILENAME_SUFFIX, FORMATS, KRN_README, download_name
+from artifacts.formats import FILENAME_SUFFIX, FORMATS, LKRN_HOWTO, download_name
 from provisioning.validators import SLASH_ESCAPE, normalise_kernel_args
 
 
@@ -99,6 +99,6 @@ def unfilled_links(network: str) -> list[Link]:
     return [Link(choice, "", filename(choice.key, network, "FARM")) for choice in CHOICES]
 
 
-def krn_readme(tar_name: str) -> str:
-    """The README shipped inside the krn tar, naming the file the farmer downloaded."""
-    return KRN_README.replace("THIS_FILE.tar", tar_name)
+def krn_howto(lkrn_name: str) -> str:
+    """How to boot the single-file krn with GRUB or syslinux, naming the downloaded file."""
+    return LKRN_HOWTO.replace("THIS_FILE", lkrn_name)

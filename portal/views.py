@@ -68,7 +68,7 @@ def _result(form: BootImageForm) -> dict:
         "cards": unfilled,
         "script": "",
         "preview_status": "Appears here once the network and farm ID are valid.",
-        "krn_readme": downloads.krn_readme(by_key["krn"].filename),
+        "krn_howto": downloads.krn_howto(by_key["krn"].filename),
         "iso_name": by_key["iso"].filename,
         "usb_name": by_key["usb"].filename,
     }
@@ -84,7 +84,7 @@ def _result(form: BootImageForm) -> dict:
         script=form.answer.script,
         preview_status=f"Boot script for network {network}, farm {farmer_id}.",
         script_url=form.base_url + by_key["ipxe"].path,
-        krn_readme=downloads.krn_readme(by_key["krn"].filename),
+        krn_howto=downloads.krn_howto(by_key["krn"].filename),
         iso_name=by_key["iso"].filename,
         usb_name=by_key["usb"].filename,
         iso_url=form.base_url + by_key["iso"].path,

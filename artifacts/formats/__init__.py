@@ -2,14 +2,17 @@
 called, the static targets, and the toolchain checks and fingerprint over all of them.
 
 Why it looks like this (DESIGN.md, "iPXE"): iPXE is never compiled here. Debian's prebuilt
-binaries are wrapped, unchanged, into media that give them the farm's script at boot:
-``ipxe.lkrn`` gets it as its initrd from isolinux/syslinux/GRUB, the EFI build finds it as
-``autoexec.ipxe`` next to itself. Assembling such media with mtools, xorriso and syslinux
-takes milliseconds, needs no root, no loop mounts and no network.
+binaries are wrapped into media that give them the farm's script at boot: ``ipxe.lkrn`` gets
+it as its initrd from isolinux/syslinux/GRUB, the EFI build finds it as ``autoexec.ipxe``
+next to itself. The two single-file downloads carry it inside: ``uefi`` in a GRUB memdisk
+that passes it as iPXE's load options, ``krn`` in extra setup sectors of ``ipxe.lkrn`` that
+hand it over as iPXE's command line (``lkrn``). Assembling such media with mtools, xorriso
+and syslinux takes milliseconds, needs no root, no loop mounts and no network.
 
 The package, one idea a module: ``toolchain`` (where the tools and binaries are, running
 them, fingerprints), ``geometry`` (FAT and disk layout), ``parts`` (pieces media share), one
-module per medium (``iso``, ``usb``, ``uefimg``, ``krn``, ``standalone_efi``, ``plain``).
+module per medium (``iso``, ``usb``, ``uefimg``, ``lkrn``, ``krn`` (the tar of parts),
+``standalone_efi``, ``plain``).
 Plain Python, no Django: the builder and the cache call this, and so do plain tests.
 """
 
@@ -20,9 +23,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import standalone_efi
+from . import lkrn, standalone_efi
 from .iso import build_iso
 from .krn import KRN_README, build_krn, tar_member
+from .lkrn import LKRN_HOWTO, UnembeddableScript
 from .parts import AUTOEXEC, LICENSE_NAME, BuildFunction, media_builder
 from .plain import plain
 from .toolchain import (
@@ -101,9 +105,18 @@ FORMATS: dict[str, Format] = {
         ),
         Format(
             name="krn",
+            extension="lkrn",
+            content_type="application/octet-stream",
+            summary="One iPXE kernel file for an existing GRUB (linux16) or syslinux, BIOS boot",
+            build=lkrn.build_lkrn,
+            needs=_LKRN,
+            fingerprint=lkrn.lkrn_fingerprint,
+        ),
+        Format(
+            name="krn-tar",
             extension="tar",
             content_type="application/x-tar",
-            summary="iPXE kernel + script for an existing GRUB or syslinux (BIOS boot)",
+            summary="The parts: iPXE kernel + script as its initrd, for GRUB or syslinux",
             build=build_krn,
             needs=("ipxe_lkrn", "ipxe_license"),
         ),
@@ -143,12 +156,13 @@ FILENAME_SUFFIX = {
     "usb": "-usb.img",
     "uefimg": "-uefi.img",
     "uefi": ".efi",
-    "krn": "-ipxe.tar",
+    "krn": ".lkrn",
+    "krn-tar": "-ipxe.tar",
     "lkrn-plain": ".lkrn",
     "efi-plain": ".efi",
 }
 #: The formats a farm's script goes into (`/<format>/<net>[/<farm>...]`).
-IMAGE_FORMATS = ("iso", "usb", "uefimg", "uefi", "krn")
+IMAGE_FORMATS = ("iso", "usb", "uefimg", "uefi", "krn", "krn-tar")
 
 
 @dataclass(frozen=True)
@@ -235,11 +249,13 @@ __all__ = [
     "IMAGE_FORMATS",
     "KRN_README",
     "LICENSE_NAME",
+    "LKRN_HOWTO",
     "STATIC_TARGETS",
     "BuildError",
     "Format",
     "StaticTarget",
     "Toolchain",
+    "UnembeddableScript",
     "check_toolchain",
     "download_name",
     "file_sha256",

@@ -1,4 +1,5 @@
-"""The iPXE kernel for GRUB and syslinux (BIOS): a tar of ipxe.lkrn, the script, how to boot."""
+"""The parts for GRUB and syslinux (BIOS), ``/krn-tar/...``: a tar of ipxe.lkrn, the script
+as its initrd, and how to boot them. ``/krn/...`` is the same in one file (``lkrn.py``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """What a QEMU guest boots from: a CD, a USB stick, a disk, an EFI system partition given as
-a directory, or a kernel QEMU loads itself; and a BIOS GRUB CD set up the documented way.
-Each medium knows the QEMU arguments that attach it as the first boot device."""
+a directory, or a kernel QEMU loads itself; and BIOS GRUB and ISOLINUX CDs set up the
+documented ways. Each medium knows the QEMU arguments that attach it as the first boot
+device."""
 
 from __future__ import annotations
 
@@ -115,20 +116,64 @@ class DirectKernel:
         return args
 
 
-def grub_bios_cd(krn: Path, dest: Path, workdir: Path) -> Path:
-    """A BIOS GRUB CD set up exactly as README.txt in the krn tar tells a farmer to."""
-    root = workdir / "root"
-    (root / "boot" / "grub").mkdir(parents=True)
-    with tarfile.open(krn) as tar:
-        tar.extractall(root / "boot", filter="data")
-    readme = (root / "boot" / "zos" / "README.txt").read_text()
-    stanza = re.search(r'^ *menuentry "Zero-OS" \{\n.*?^ *\}$', readme, re.S | re.M)
-    assert stanza, "README.txt has no GRUB menuentry"
+def _grub_entry(howto: str) -> str:
+    """The GRUB ``menuentry "Zero-OS" {...}`` of a how-to text, as written there."""
+    stanza = re.search(r'^ *menuentry "Zero-OS" \{\n.*?^ *\}$', howto, re.S | re.M)
+    assert stanza, "the how-to has no GRUB menuentry"
+    return stanza.group(0)
+
+
+def _grub_rescue_cd(root: Path, entry: str, dest: Path) -> Path:
+    """GRUB for BIOS on a CD (grub-mkrescue), booting ``entry`` at once."""
+    (root / "boot" / "grub").mkdir(parents=True, exist_ok=True)
     (root / "boot" / "grub" / "grub.cfg").write_text(
-        "set timeout=0\nset default=0\n" + stanza.group(0) + "\n"
+        "set timeout=0\nset default=0\n" + entry + "\n"
     )
     subprocess.run(
         ["grub-mkrescue", "-d", "/usr/lib/grub/i386-pc", "-o", str(dest), str(root)],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    return dest
+
+
+def grub_bios_cd(krn: Path, dest: Path, workdir: Path) -> Path:
+    """A BIOS GRUB CD set up exactly as README.txt in the krn tar tells a farmer to."""
+    root = workdir / "root"
+    (root / "boot").mkdir(parents=True)
+    with tarfile.open(krn) as tar:
+        tar.extractall(root / "boot", filter="data")
+    readme = (root / "boot" / "zos" / "README.txt").read_text()
+    return _grub_rescue_cd(root, _grub_entry(readme), dest)
+
+
+def grub_bios_cd_lkrn(lkrn: Path, howto: str, dest: Path, workdir: Path) -> Path:
+    """A BIOS GRUB CD set up as ``howto`` (the single-file krn's) tells a farmer to: the
+    file copied to ``/boot/zos.lkrn`` and its menuentry, nothing else."""
+    root = workdir / "root"
+    (root / "boot").mkdir(parents=True)
+    (root / "boot" / "zos.lkrn").write_bytes(lkrn.read_bytes())
+    entry = _grub_entry(howto)
+    assert "initrd" not in entry, entry
+    return _grub_rescue_cd(root, entry, dest)
+
+
+def isolinux_cd_lkrn(lkrn: Path, howto: str, dest: Path, workdir: Path) -> Path:
+    """A BIOS ISOLINUX CD set up as ``howto`` tells a syslinux user to: the file next to the
+    config as ``zos.lkrn`` and its ``LABEL`` entry, nothing else (xorriso, no root)."""
+    stanza = re.search(r"^ *LABEL zos\n(?: {3,}\S.*\n)+", howto, re.M)
+    assert stanza, "the how-to has no syslinux LABEL entry"
+    root = workdir / "isolinux-root"
+    (root / "isolinux").mkdir(parents=True)
+    for part in ("/usr/lib/ISOLINUX/isolinux.bin", "/usr/lib/syslinux/modules/bios/ldlinux.c32"):
+        (root / "isolinux" / Path(part).name).write_bytes(Path(part).read_bytes())
+    (root / "isolinux" / "zos.lkrn").write_bytes(lkrn.read_bytes())
+    (root / "isolinux" / "isolinux.cfg").write_text(
+        "DEFAULT zos\nPROMPT 0\nTIMEOUT 0\n" + stanza.group(0)
+    )
+    subprocess.run(
+        ["xorriso", "-as", "mkisofs", "-quiet", "-o", str(dest),
+         "-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat",
+         "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table", str(root)],
         capture_output=True, timeout=120, check=True,
     )  # fmt: skip
     return dest

@@ -42,6 +42,8 @@ from .media import (  # noqa: F401  (the media are part of this harness's interf
     Media,
     UsbStick,
     grub_bios_cd,
+    grub_bios_cd_lkrn,
+    isolinux_cd_lkrn,
     qemu_escape,
 )
 

@@ -20,6 +20,7 @@ from urllib.parse import quote
 import pytest
 from django.test import Client
 
+from artifacts.formats import LKRN_HOWTO
 from artifacts.tests import qemu
 from provisioning.kernels import register_kernel
 from provisioning.models import BootEvent, Farm, Network, Node
@@ -123,11 +124,27 @@ def test_uefi_executable_alone_on_an_esp_boots_the_farm_kernel(service, tmp_path
     expect_farm(cmdline, 4242, "uefi-alone")
 
 
-def test_ipxe_kernel_boots_the_documented_grub_way(service, tmp_path):
-    tar = download(image_path("krn", "krn-grub"), tmp_path / "zos.tar")
-    cd = qemu.grub_bios_cd(tar, tmp_path / "grub.iso", tmp_path)
+def test_krn_file_boots_alone_as_a_kernel(service, tmp_path):
+    # The loader gets the one file and nothing else: no initrd, no command line.
+    lkrn = download(image_path("krn", "krn-alone"), tmp_path / "zos-test-4242.lkrn")
+    media = qemu.DirectKernel(lkrn)
+    assert media.qemu_args() == ["-kernel", str(lkrn)]
+    cmdline = boot_and_read_cmdline(media, "bios", service, tmp_path)
+    expect_farm(cmdline, 4242, "krn-alone")
+
+
+def test_krn_file_boots_from_a_bare_grub_linux16_entry(service, tmp_path):
+    lkrn = download(image_path("krn", "krn-grub"), tmp_path / "zos-test-4242.lkrn")
+    cd = qemu.grub_bios_cd_lkrn(lkrn, LKRN_HOWTO, tmp_path / "grub.iso", tmp_path)
     cmdline = boot_and_read_cmdline(qemu.Cdrom(cd), "bios", service, tmp_path)
     expect_farm(cmdline, 4242, "krn-grub")
+
+
+def test_krn_tar_parts_boot_the_documented_grub_way(service, tmp_path):
+    tar = download(image_path("krn-tar", "krn-tar-grub"), tmp_path / "zos.tar")
+    cd = qemu.grub_bios_cd(tar, tmp_path / "grub.iso", tmp_path)
+    cmdline = boot_and_read_cmdline(qemu.Cdrom(cd), "bios", service, tmp_path)
+    expect_farm(cmdline, 4242, "krn-tar-grub")
 
 
 @pytest.fixture
@@ -142,8 +159,8 @@ def provisioned_node(service):
 
 
 def test_krn_provision_reaches_provision_for_the_node(service, provisioned_node, tmp_path):
-    tar = download("/krn-provision", tmp_path / "provision.tar")
-    cd = qemu.grub_bios_cd(tar, tmp_path / "grub.iso", tmp_path)
+    lkrn = download("/krn-provision", tmp_path / "zos-provision.lkrn")
+    cd = qemu.grub_bios_cd_lkrn(lkrn, LKRN_HOWTO, tmp_path / "grub.iso", tmp_path)
     cmdline = boot_and_read_cmdline(qemu.Cdrom(cd), "bios", service, tmp_path)
     expect_farm(cmdline, 777, "provision")
     provisioned_node.refresh_from_db()

@@ -30,8 +30,12 @@ from artifacts.formats import (
     FORMATS,
     KRN_README,
     LICENSE_NAME,
+    LKRN_HOWTO,
+    BuildError,
     Toolchain,
+    UnembeddableScript,
 )
+from artifacts.formats import lkrn as lkrn_format
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = b"#!ipxe\necho zosboot test script one\n"
@@ -279,7 +283,7 @@ def test_disk_ids_differ_between_scripts_so_two_sticks_can_share_a_machine(
 def test_krn_tar_holds_the_kernel_the_script_and_the_documented_stanzas(
     tc: Toolchain, images: dict[str, Path]
 ) -> None:
-    with tarfile.open(images["krn"]) as tar:
+    with tarfile.open(images["krn-tar"]) as tar:
         members = tar.getmembers()
         assert [m.name for m in members] == [
             "zos", "zos/README.txt", "zos/ipxe.lkrn", "zos/zos.ipxe", "zos/IPXE-LICENSE.txt",
@@ -291,6 +295,67 @@ def test_krn_tar_holds_the_kernel_the_script_and_the_documented_stanzas(
     assert readme == KRN_README
     assert "linux16 /boot/zos/ipxe.lkrn" in readme and "initrd16 /boot/zos/zos.ipxe" in readme
     assert "KERNEL ipxe.lkrn" in readme and "APPEND initrd=zos.ipxe" in readme
+
+
+def test_krn_is_one_linux_kernel_image_with_the_script_in_its_real_mode_part(
+    tc: Toolchain, images: dict[str, Path]
+) -> None:
+    image = images["krn"].read_bytes()
+    shipped = tc.ipxe_lkrn.read_bytes()
+    # A Linux boot-protocol image: boot flag, "HdrS" at offset 514, loaded high.
+    assert image[510:512] == b"\x55\xaa" and image[514:518] == b"HdrS"
+    assert struct.unpack_from("<H", image, 0x206)[0] >= 0x0202 and image[0x211] & 1
+    # The real-mode part grew by whole sectors; the protected-mode part (iPXE's payload,
+    # loaded at 1 MB) is Debian's, byte for byte.
+    real, shipped_real = (image[0x1F1] + 1) * 512, (shipped[0x1F1] + 1) * 512
+    assert real > shipped_real and image[real:] == shipped[shipped_real:]
+    assert image[0x1F4:0x1F8] == shipped[0x1F4:0x1F8]  # syssize
+    # The script sits in the added sectors, NUL-terminated, where the stub points.
+    assert lkrn_format.extract_script(image) == SCRIPT
+    assert image.index(SCRIPT + b"\0") >= shipped_real
+    # Taking out the sectors and restoring the two patched bytes gives Debian's file again:
+    # nothing else of iPXE was touched.
+    assert lkrn_format.original_lkrn(image) == shipped
+    assert sum(a != b for a, b in zip(image[:shipped_real], shipped, strict=False)) == 3
+
+
+def test_krn_how_to_names_only_the_one_file(tc: Toolchain) -> None:
+    assert "linux16 /boot/zos.lkrn\n  }" in LKRN_HOWTO and "KERNEL zos.lkrn" in LKRN_HOWTO
+    assert "initrd16" not in LKRN_HOWTO and "initrd=" not in LKRN_HOWTO
+
+
+def test_krn_without_an_embedded_script_is_told_apart(tc: Toolchain) -> None:
+    with pytest.raises(ValueError, match="no zosboot script"):
+        lkrn_format.extract_script(tc.ipxe_lkrn.read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("script", "reason"),
+    [
+        (b"#!ipxe\necho a\0b\n", "NUL"),
+        (b"#!ipxe\n" + b"# padding\n" * 1700, "at most 16384"),
+        (b"#!ipxe\nkernel x initrd=y\n", "initrd="),
+        (b"#!ipxe\necho BOOT_IMAGE=y\n", "BOOT_IMAGE="),
+    ],
+    ids=["nul", "too-long", "initrd", "boot-image"],
+)
+def test_krn_refuses_a_script_ipxe_would_not_run_as_given(
+    tc: Toolchain, tmp_path: Path, script: bytes, reason: str
+) -> None:
+    with pytest.raises(UnembeddableScript, match=reason):
+        FORMATS["krn"].build(script, tmp_path / "x.lkrn", tmp_path, tc)
+    assert not (tmp_path / "x.lkrn").exists()
+
+
+def test_krn_refuses_an_ipxe_lkrn_whose_setup_code_it_does_not_know(
+    tc: Toolchain, tmp_path: Path
+) -> None:
+    odd = bytearray(tc.ipxe_lkrn.read_bytes())
+    odd[0x202 + odd[0x201]] = 0x90  # nop instead of iPXE's "push ds"
+    (tmp_path / "ipxe").mkdir()
+    (tmp_path / "ipxe" / "ipxe.lkrn").write_bytes(bytes(odd))
+    with pytest.raises(BuildError, match="not iPXE's"):
+        FORMATS["krn"].build(SCRIPT, tmp_path / "x.lkrn", tmp_path, Toolchain(tmp_path / "ipxe"))
 
 
 # --- boots ---------------------------------------------------------------------------------
@@ -360,6 +425,26 @@ BOOTS = [
 ]
 
 
+def _krn_isolinux(image: Path, tmp_path: Path):
+    from artifacts.tests import qemu
+
+    return qemu.Cdrom(qemu.isolinux_cd_lkrn(image, LKRN_HOWTO, tmp_path / "sl.iso", tmp_path))
+
+
+def _krn_kernel_with_a_command_line(image: Path, tmp_path: Path):
+    from artifacts.tests import qemu
+
+    # What the loader passes is ignored: this command line, a script of its own, never runs.
+    return qemu.DirectKernel(image, append=f"dhcp && chain {GUEST_URL}/proof-wrong")
+
+
+# The single-file krn: the syslinux way the how-to gives, and a loader's command line.
+KRN_BOOTS = [
+    ("krn-isolinux", _krn_isolinux),
+    ("krn-append-ignored", _krn_kernel_with_a_command_line),
+]
+
+
 @pytest.mark.boot
 @pytest.mark.parametrize(("case", "name", "attach", "firmware"), BOOTS, ids=[b[0] for b in BOOTS])
 def test_image_boots_a_kernel_through_the_embedded_script(
@@ -389,6 +474,28 @@ def test_image_boots_a_kernel_through_the_embedded_script(
     assert f"zosproof={case}" in (result.kernel_cmdline or "")
 
 
+@pytest.mark.boot
+@pytest.mark.parametrize(("case", "medium"), KRN_BOOTS, ids=[b[0] for b in KRN_BOOTS])
+def test_krn_boots_a_kernel_through_the_embedded_script(
+    tc: Toolchain, proof_server: _ProofServer, tmp_path: Path, case: str, medium
+) -> None:
+    from artifacts.tests import qemu
+
+    script = f"#!ipxe\ndhcp\nchain {GUEST_URL}/proof-{case}\n".encode()
+    image = tmp_path / "zos.lkrn"
+    (tmp_path / "work").mkdir()
+    FORMATS["krn"].build(script, image, tmp_path / "work", tc)
+    proof_server.requests.clear()
+    result = qemu.boot(
+        medium(image, tmp_path),
+        http_port=proof_server.server_address[1],
+        timeout=240,
+        workdir=tmp_path,
+    )
+    assert proof_server.requests[:1] == [f"/proof-{case}"]
+    assert f"zosproof={case}" in (result.kernel_cmdline or "")
+
+
 def test_images_that_ship_ipxe_beside_other_files_carry_its_licence(
     tc: Toolchain, images: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -403,5 +510,5 @@ def test_images_that_ship_ipxe_beside_other_files_carry_its_licence(
     for name in ("usb", "uefimg"):
         part = f"{images[name]}@@{2048 * 512}"
         assert mtools("mtype", "-i", part, f"::/{LICENSE_NAME}") == licence
-    with tarfile.open(images["krn"]) as tar:
+    with tarfile.open(images["krn-tar"]) as tar:
         assert tar.extractfile(f"zos/{LICENSE_NAME}").read() == licence

@@ -119,5 +119,5 @@ def test_fingerprint_is_stable_and_follows_the_binaries_each_format_uses(
     (copy / "ipxe.lkrn").write_bytes(bytes(lkrn))
     after = {name: toolchain_fingerprint(moved, name) for name in FORMATS}
     changed = {name for name in FORMATS if before[name] != after[name]}
-    assert changed == {"iso", "usb", "krn", "lkrn-plain"}
+    assert changed == {"iso", "usb", "krn", "krn-tar", "lkrn-plain"}
     assert toolchain_fingerprint(moved) != toolchain_fingerprint(tc)

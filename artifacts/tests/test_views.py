@@ -7,6 +7,7 @@ import tarfile
 import pytest
 from django.core.management import call_command
 
+from artifacts.formats.lkrn import extract_script
 from artifacts.models import Artifact
 
 pytestmark = pytest.mark.django_db
@@ -17,6 +18,12 @@ def _body(response) -> bytes:
 
 
 def _krn_script(response) -> str:
+    """The script inside a single-file krn download."""
+    assert response.status_code == 200, response.content
+    return extract_script(_body(response)).decode()
+
+
+def _krn_tar_script(response) -> str:
     with tarfile.open(fileobj=io.BytesIO(_body(response))) as tar:
         return tar.extractfile("zos/zos.ipxe").read().decode()
 
@@ -28,7 +35,8 @@ def _krn_script(response) -> str:
         ("usb", "zos-prod-1234-usb.img", "application/octet-stream"),
         ("uefimg", "zos-prod-1234-uefi.img", "application/octet-stream"),
         ("uefi", "zos-prod-1234.efi", "application/efi"),
-        ("krn", "zos-prod-1234-ipxe.tar", "application/x-tar"),
+        ("krn", "zos-prod-1234.lkrn", "application/octet-stream"),
+        ("krn-tar", "zos-prod-1234-ipxe.tar", "application/x-tar"),
     ],
 )
 def test_each_format_downloads_with_checksum_headers(client, prod, fmt, filename, content_type):
@@ -50,6 +58,16 @@ def test_the_image_holds_exactly_the_script_ipxe_serves(client, prod):
     served = client.get("/ipxe/prod/1234/console=ttyS0___x").content.decode()
     assert inside == served
     assert "farmer_id=1234 console=ttyS0/x" in inside
+    assert _krn_tar_script(client.get("/krn-tar/prod/1234/console=ttyS0___x")) == served
+
+
+@pytest.mark.parametrize("word", ["initrd=x", "BOOT_IMAGE=x"])
+def test_krn_refuses_words_ipxe_would_strip_and_points_at_the_tar(client, prod, word):
+    # iPXE removes these from the command line the single file carries its script in.
+    response = client.get(f"/krn/prod/1234/{word}")
+    assert response.status_code == 400
+    assert response.content.startswith(b"#!ipxe\n") and b"/krn-tar/" in response.content
+    assert client.get(f"/krn-tar/prod/1234/{word}").status_code == 200
 
 
 def test_image_script_names_the_public_url(client, prod, settings):
@@ -94,7 +112,9 @@ def test_generic_targets_are_plain_ipxe(client, db, ipxe_dir):
 
 
 def test_provision_targets_chain_the_provision_endpoint(client, db):
-    script = _krn_script(client.get("/krn-provision"))
+    krn = client.get("/krn-provision")
+    assert 'filename="zos-provision.lkrn"' in krn["Content-Disposition"]
+    script = _krn_script(krn)
     assert "chain --autofree http://testserver/provision/${net${zos_nic}/mac}" in script
     assert client.get("/uefi-provision").status_code == 200
 
@@ -135,9 +155,10 @@ def test_prebuild_builds_static_targets_and_network_images(prod, settings, capsy
     settings.ZOSBOOT_PUBLIC_URL = "https://bootstrap.example.org"
     call_command("prebuild_artifacts")
     formats = sorted(Artifact.objects.values_list("format", flat=True))
-    # 4 static targets + 5 formats for prod (the other networks have no kernel yet).
+    # 4 static targets + 6 formats for prod (the other networks have no kernel yet).
     assert formats == sorted(
-        ["lkrn-plain", "efi-plain", "krn", "uefi"] + ["iso", "usb", "uefimg", "uefi", "krn"]
+        ["lkrn-plain", "efi-plain", "krn", "uefi"]
+        + ["iso", "usb", "uefimg", "uefi", "krn", "krn-tar"]
     )
     assert "skipping test" in capsys.readouterr().out
     call_command("prebuild_artifacts")

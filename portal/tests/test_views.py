@@ -9,7 +9,7 @@ import re
 import pytest
 from django.core.exceptions import ValidationError
 
-from artifacts.formats import KRN_README
+from artifacts.formats import LKRN_HOWTO
 from portal.forms import sentence
 from provisioning.models import Farm, KernelChange, Network
 from provisioning.scripts import BootError, find_network, network_kernel
@@ -22,7 +22,7 @@ IMAGES = {
     "usb": "zos-prod-1234-usb.img",
     "uefimg": "zos-prod-1234-uefi.img",
     "uefi": "zos-prod-1234.efi",
-    "krn": "zos-prod-1234-ipxe.tar",
+    "krn": "zos-prod-1234.lkrn",
 }
 
 
@@ -164,12 +164,13 @@ def test_every_image_link_is_served_under_the_file_name_the_page_shows(client, p
         assert re.fullmatch(r"[0-9a-f]{64}", response["X-Checksum-Sha256"])
 
 
-def test_krn_card_shows_the_grub_and_syslinux_stanzas_shipped_in_the_tar(client, prod):
+def test_krn_card_shows_the_bare_grub_and_syslinux_entries_for_the_one_file(client, prod):
     text = page(client, network="prod", farm="1234")
-    shown = KRN_README.replace("THIS_FILE.tar", "zos-prod-1234-ipxe.tar")
+    shown = LKRN_HOWTO.replace("THIS_FILE", "zos-prod-1234.lkrn")
     assert f'<pre class="code">{shown}</pre>' in text
-    assert "linux16 /boot/zos/ipxe.lkrn" in text and "initrd16 /boot/zos/zos.ipxe" in text
-    assert "APPEND initrd=zos.ipxe" in text
+    assert "cp zos-prod-1234.lkrn /boot/zos.lkrn" in text
+    assert "linux16 /boot/zos.lkrn\n" in text and "initrd16" not in text
+    assert "KERNEL zos.lkrn" in text and "/krn-tar/" in text
 
 
 # --- validation, each path shown inline ----------------------------------------------------
