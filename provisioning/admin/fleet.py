@@ -1,4 +1,4 @@
-"""Farms, nodes and the boot history in the admin."""
+"""Farms and nodes in the admin, and their audit trail."""
 
 from __future__ import annotations
 
@@ -10,13 +10,9 @@ from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
 from django.template.response import TemplateResponse
-from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.http import urlencode
-from django.utils.text import Truncator
 
-from .. import running
-from ..models import BootEvent, Farm, FleetChange, LatestBoot, Network, Node
+from ..models import Farm, FleetChange, Network, Node
 from ..validators import normalise_mac
 from .readonly import ReadOnlyAdmin
 
@@ -55,7 +51,7 @@ class FarmAdmin(RecordedAdmin):
         return farm._nodes
 
 
-def _canonical_mac(search_term: str) -> str:
+def canonical_mac(search_term: str) -> str:
     """A MAC in any of the forms nodes use finds the node, as the URLs do."""
     try:
         return normalise_mac(search_term.strip())
@@ -148,7 +144,7 @@ class NodeAdmin(RecordedAdmin):
     actions = ["assign", "enable", "disable"]
 
     def get_search_results(self, request, queryset, search_term):
-        return super().get_search_results(request, queryset, _canonical_mac(search_term))
+        return super().get_search_results(request, queryset, canonical_mac(search_term))
 
     @admin.display(description="status")
     def status(self, node: Node) -> str:
@@ -209,88 +205,4 @@ class FleetChangeAdmin(ReadOnlyAdmin):
     list_select_related = ("changed_by",)
 
     def get_search_results(self, request, queryset, search_term):
-        return super().get_search_results(request, queryset, _canonical_mac(search_term))
-
-
-@admin.register(BootEvent)
-class BootEventAdmin(ReadOnlyAdmin):
-    list_display = (
-        "created_at",
-        "kind",
-        "client_ip",
-        "network",
-        "farmer_id",
-        "node_mac",
-        "kernel_name",
-        "short_sha256",
-        "short_user_agent",
-    )
-    list_filter = ("kind", "network", "kernel_name", "created_at")
-    search_fields = ("mac", "client_ip", "kernel_name", "kernel_sha256", "=farmer_id", "path")
-    date_hierarchy = "created_at"
-    list_select_related = ("network", "node")
-    show_full_result_count = False  # counting a large history on every page view is slow
-
-    @admin.display(description="MAC", ordering="mac")
-    def node_mac(self, event: BootEvent) -> str:
-        return event.mac or "-"
-
-    @admin.display(description="sha256")
-    def short_sha256(self, event: BootEvent) -> str:
-        return event.kernel_sha256[:16]
-
-    @admin.display(description="user agent")
-    def short_user_agent(self, event: BootEvent) -> str:
-        return Truncator(event.user_agent).chars(40)
-
-
-class FailedOnTheWayFilter(admin.SimpleListFilter):
-    title = "boot"
-    parameter_name = "boot"
-
-    def lookups(self, request, model_admin):
-        return [("failed", "script, then no kernel (last hour)")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "failed":
-            return queryset & running.failed_on_the_way()
-        return queryset
-
-
-@admin.register(LatestBoot)
-class LatestBootAdmin(ReadOnlyAdmin):
-    """Which machine runs which kernel, since when; boots that stopped on the way."""
-
-    list_display = (
-        "machine",
-        "farmer_id",
-        "network",
-        "kernel_name",
-        "kernel_since",
-        "kernel_at",
-        "script_at",
-        "failed",
-    )
-    list_filter = (FailedOnTheWayFilter, "network", "kernel_name")
-    search_fields = ("=mac", "=client_ip", "=farmer_id", "kernel_name")
-    list_select_related = ("network",)
-    show_full_result_count = False
-
-    def get_search_results(self, request, queryset, search_term):
-        return super().get_search_results(request, queryset, _canonical_mac(search_term))
-
-    @admin.display(description="machine", ordering="key")
-    def machine(self, row: LatestBoot) -> str:
-        return row.mac or f"{row.client_ip} (MAC not known)"
-
-    @admin.display(description="no kernel after its script", boolean=True)
-    def failed(self, row: LatestBoot) -> bool:
-        return row.failed_on_the_way
-
-
-def running_link(count: int, **filters) -> str:
-    """A link to the machines whose latest boot matches, for the kernel and network lists."""
-    if not count:
-        return "-"
-    url = reverse("admin:provisioning_latestboot_changelist") + "?" + urlencode(filters)
-    return format_html('<a href="{}">{} machine(s)</a>', url, count)
+        return super().get_search_results(request, queryset, canonical_mac(search_term))

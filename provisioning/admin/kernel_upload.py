@@ -84,7 +84,10 @@ class KernelForm(forms.ModelForm):
         self._say_kept(original)
 
     def _say_kept(self, original: str) -> None:
-        said = f"Kept from your last try: {original}. Leave this empty to use it, or choose another file."
+        said = (
+            f"Kept from your last try: {original}. Leave this empty to use it, or choose "
+            "another file."
+        )
         # The bound field copied the help text when the form was cleaned: tell both.
         self.fields["file"].help_text = self["file"].help_text = said
 

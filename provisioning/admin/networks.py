@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 
 from ..models import Kernel, KernelChange, LatestBoot, Network
-from .fleet import running_link
+from .history import running_link
 from .kernel_upload import KernelForm
 from .readonly import ReadOnlyAdmin
 

@@ -72,7 +72,8 @@ class NodeQuerySet(models.QuerySet):
 
     def _change(self, what: str, user, via: str, **values) -> int:
         with transaction.atomic():
-            nodes = list(self.select_for_update().select_related("farm"))
+            # Lock the nodes only: PostgreSQL cannot lock the nullable side of the farm join.
+            nodes = list(self.select_for_update(of=("self",)).select_related("farm"))
             count = self.model.objects.filter(pk__in=[n.pk for n in nodes]).update(**values)
             for node in nodes:  # the rows name the farm the node is in now
                 for field, value in values.items():
@@ -218,12 +219,12 @@ class BootEvent(models.Model):
     network = models.ForeignKey(
         Network, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    farmer_id = models.PositiveBigIntegerField("farm ID", null=True, blank=True, db_index=True)
+    farmer_id = models.PositiveBigIntegerField("farm ID", null=True, blank=True)
     node = models.ForeignKey(
         Node, on_delete=models.SET_NULL, null=True, blank=True, related_name="boot_events"
     )
-    mac = models.CharField("MAC address", max_length=17, blank=True, db_index=True)
-    kernel_name = models.CharField(max_length=200, blank=True, db_index=True)
+    mac = models.CharField("MAC address", max_length=17, blank=True)
+    kernel_name = models.CharField(max_length=200, blank=True)
     kernel_sha256 = models.CharField(max_length=64, blank=True)
     user_agent = models.CharField(max_length=200, blank=True)
     path = models.CharField(max_length=300, blank=True)
@@ -231,6 +232,13 @@ class BootEvent(models.Model):
     class Meta:
         ordering = ["-created_at", "-pk"]
         verbose_name = "boot event"
+        # Each filter and search of the admin (and the API's) is one of these, newest first,
+        # so a page of a history of millions reads a page of index entries.
+        indexes = [
+            models.Index(fields=[field, "-created_at"], name=f"bootevent_{field}_newest")
+            for field in ("kind", "network", "farmer_id", "mac", "client_ip", "kernel_name",
+                          "kernel_sha256")
+        ]  # fmt: skip
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.kind} {self.client_ip or '-'}"
