@@ -17,7 +17,9 @@ storm sees. Three runs, same nodes, same file, one after the other:
 
 Printed per run: script p50/p99 during the storm (probes) and at the nodes' own first request,
 kernels completed, requests shed, failures, aggregate MB/s; then the stack's throughput as a
-share of nginx alone. Loopback only; every run is bounded by `--deadline` and stops by itself.
+share of nginx alone, and for each stack its own /metrics as a Prometheus scrape every 2 s
+saw them move (scripts, kernel downloads and bytes, requests shed, downloads in flight).
+Loopback only; every run is bounded by `--deadline` and stops by itself.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,6 +233,50 @@ def nginx_alone(root: Path, kernel: Path) -> int:
         process.wait(timeout=30)
 
 
+WATCHED = ("zosboot_scripts_total", "zosboot_kernel_downloads_total",
+           "zosboot_kernel_bytes_total", "zosboot_requests_shed_total",
+           "zosboot_downloads_in_flight")  # fmt: skip
+
+
+class Scrapes(threading.Thread):
+    """Scrapes the stack's /metrics every `every` seconds while the storm runs, as Prometheus
+    would: the figures must move with the storm (summed over every label)."""
+
+    def __init__(self, service, every: float = 2.0) -> None:
+        super().__init__(daemon=True)
+        self.service, self.every = service, every
+        self.rows: list[tuple[float, dict[str, float]]] = []
+        self.stop = threading.Event()
+        self.started = time.monotonic()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            status, _, body = self.service.get("/metrics", timeout=10)
+            if status == 200:
+                self.rows.append((time.monotonic() - self.started, parse_metrics(body.decode())))
+            self.stop.wait(self.every)
+
+    def table(self, lines: int = 8) -> str:
+        step = max(1, len(self.rows) // lines)
+        picked = sorted({*range(0, len(self.rows), step), len(self.rows) - 1} - {-1})
+        out = ["  t (s) | " + " | ".join(name.removeprefix("zosboot_") for name in WATCHED)]
+        for at, values in (self.rows[index] for index in picked):
+            out.append(f"  {at:5.0f} | " + " | ".join(f"{values.get(n, 0):.0f}" for n in WATCHED))
+        return "\n".join(out)
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text format, each watched family summed over its labels."""
+    totals: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in WATCHED:
+            totals[name] = totals.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return totals
+
+
 def report(run: Run) -> str:
     return (
         f"{run.name} | {run.nodes} | {percentile(run.probes, 50)} | {percentile(run.probes, 99)}"
@@ -260,6 +307,7 @@ def main() -> None:
     size = args.kernel_mb * 1024 * 1024
 
     runs: list[Run] = []
+    metrics: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="zosboot-storm-") as scratch:
         root = Path(scratch)
         root.chmod(0o755)  # the servers' unprivileged workers read the kernel from here
@@ -287,7 +335,12 @@ def main() -> None:
                 for farm in range(1, 50):  # warm every worker
                     service.get(f"/ipxe/prod/{farm}")
                 run = Run(name, nodes)
+                scrapes = Scrapes(service)
+                scrapes.start()
                 asyncio.run(storm(run, service.port, "/kernel/net/prod.efi", size, args, True))
+                scrapes.stop.set()
+                scrapes.join()
+                metrics[name] = scrapes.table()
                 events = service.query(
                     "from provisioning.models import BootEvent as E; print(E.objects.count())"
                 )
@@ -304,6 +357,8 @@ def main() -> None:
     for run in runs:
         for failure in run.failures[:5]:
             print(f"  {run.name}: {failure}")
+    for name, table in metrics.items():
+        print(f"\n{name}: its /metrics, scraped every 2 s during the storm\n{table}")
     reference, stack_run = runs[0].mb_per_s, runs[1].mb_per_s
     print(
         f"\nmake run stack: kernel throughput {stack_run:.1f} MB/s = "
