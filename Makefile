@@ -7,6 +7,11 @@ PY := $(VENV)/bin/python
 
 .PHONY: run test venv lint bench
 
+# The tests that use a database but neither QEMU, a browser nor servers of their own run a
+# second time on PostgreSQL, a throwaway server (provisioning/tests/postgres.py). The stack
+# tests that need PostgreSQL start one themselves. A -m in PYTEST_ARGS replaces the filter.
+POSTGRES_TESTS := -m "not boot and not browser and not stack"
+
 run:
 	setup/install-packages.sh run
 	$(MAKE) venv
@@ -21,6 +26,8 @@ test:
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(PY) -m provisioning.tests.postgres -- $(VENV)/bin/pytest $(POSTGRES_TESTS) $(PYTEST_ARGS) \
+		|| test $$? -eq 5  # 5: PYTEST_ARGS chose only tests that do not run on PostgreSQL
 
 venv: $(VENV)/.installed
 

@@ -20,10 +20,12 @@ RUN_PACKAGES=(
     grub-efi-amd64-bin grub-common
 )
 # Boot tests in QEMU, the GRUB image that proves the documented krn stanza, the relay between
-# the guest and the test server, and the browser for the portal test.
+# the guest and the test server, the browser for the portal test, and PostgreSQL, whose
+# programs the database tests start throwaway servers with (provisioning/tests/postgres.py).
 TEST_PACKAGES=(
     qemu-system-x86 ovmf seabios socat grub-pc-bin curl
     chromium
+    postgresql
 )
 
 case "$mode" in
@@ -48,12 +50,23 @@ if [[ $EUID -ne 0 ]]; then
 fi
 echo "install-packages: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# What this run puts in place only for the installation, removed when it ends.
+temporary=()
+trap 'rm -f "${temporary[@]}"' EXIT
 # policy-rc.d answering 101 tells Debian's maintainer scripts not to start any service.
 policy=/usr/sbin/policy-rc.d
 if [[ ! -e $policy ]]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy"
     chmod 755 "$policy"
-    trap 'rm -f "$policy"' EXIT
+    temporary+=("$policy")
+fi
+# Debian's postgresql also creates a system cluster, "main" on port 5432, started at every
+# boot. The tests need no system database server (they start their own), so none is created.
+if [[ " ${missing[*]} " == *" postgresql "* ]]; then
+    mkdir -p /etc/postgresql-common/createcluster.d
+    no_cluster=/etc/postgresql-common/createcluster.d/zosboot-install.conf
+    echo "create_main_cluster = off" >"$no_cluster"
+    temporary+=("$no_cluster")
 fi
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null

@@ -3,11 +3,32 @@ come from here."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated
 
 from ninja import Field, Schema
+from pydantic import AfterValidator
 
 from ..models import Kernel, Network, Node
+
+# PostgreSQL text cannot hold a NUL character (SQLite's can): free text a client writes or
+# filters by is refused with a 422, never left to fail in the database.
+NO_NUL = r"^[^\x00]*$"
+
+
+def _in_utc(value: datetime) -> datetime:
+    """A time given with any offset (none: UTC) as UTC, the one form every database takes
+    (PostgreSQL refuses offsets beyond 15:59 that ISO 8601 allows)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time out of range") from None
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_in_utc)]
+
 
 
 class Message(Schema):
@@ -108,15 +129,15 @@ class FarmOut(Schema):
 
 class FarmIn(Schema):
     farmer_id: int = Field(ge=1, le=4294967295)
-    name: str = Field("", max_length=100)
+    name: str = Field("", max_length=100, pattern=NO_NUL)
     active: bool = True
-    notes: str = ""
+    notes: str = Field("", pattern=NO_NUL)
 
 
 class FarmPatch(Schema):
-    name: str | None = Field(None, max_length=100)
+    name: str | None = Field(None, max_length=100, pattern=NO_NUL)
     active: bool | None = None
-    notes: str | None = None
+    notes: str | None = Field(None, pattern=NO_NUL)
 
 
 class NodeOut(Schema):
@@ -169,9 +190,9 @@ class EventOut(Schema):
 class EventFilter(Schema):
     node: str | None = Field(None, description="MAC address, any of the three forms")
     farm: int | None = Field(None, ge=1, le=4294967295)
-    kernel: str | None = Field(None, max_length=200)
-    since: datetime | None = None
-    until: datetime | None = None
+    kernel: str | None = Field(None, max_length=200, pattern=NO_NUL)
+    since: UtcDatetime | None = None
+    until: UtcDatetime | None = None
     limit: int = Field(100, ge=1, le=1000)
 
 

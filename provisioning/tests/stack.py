@@ -60,9 +60,19 @@ class Stack:
         return self.manage("shell", "--no-imports", "-c", code).strip().splitlines()[-1]
 
     def get(self, path: str, timeout: float = 30, **headers: str) -> tuple[int, dict, bytes]:
+        return self.request("GET", path, timeout=timeout, headers=headers)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> tuple[int, dict, bytes]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            connection.request("GET", path, headers=headers)
+            connection.request(method, path, body=body, headers=headers or {})
             response = connection.getresponse()
             return response.status, dict(response.getheaders()), response.read()
         finally:
@@ -117,7 +127,11 @@ class Stack:
 
 @contextlib.contextmanager
 def running_stack(root: Path, ipxe_dir: Path, **settings: str) -> Iterator[Stack]:
-    """serve.sh in `root`, with a kernel store, database and caches of its own."""
+    """serve.sh in `root`, with a kernel store, database and caches of its own.
+
+    `settings` override the environment, e.g. a DATABASE_URL and ZOSBOOT_KERNELS_DIR that
+    several stacks share; the test run's own DATABASE_URL is never inherited.
+    """
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {
@@ -133,6 +147,8 @@ def running_stack(root: Path, ipxe_dir: Path, **settings: str) -> Iterator[Stack
         "ZOSBOOT_NTP_SERVER": "",
         **settings,
     }
+    if "DATABASE_URL" not in settings:
+        env.pop("DATABASE_URL", None)  # the stack's SQLite file in its data directory
     env.pop("PYTEST_VERSION", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the stack counts into its own directory
     env.pop("PYTEST_CURRENT_TEST", None)

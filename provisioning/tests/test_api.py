@@ -190,3 +190,28 @@ def test_boot_history_filters_and_which_nodes_run_a_kernel(client, prod, kernel,
     running = client.get(f"/api/v1/kernels/{kernel.name}/nodes", **everything).json()
     assert [(r["mac"], r["client_ip"]) for r in running] == [(node.mac, "192.0.2.1")]
     assert client.get("/api/v1/boot-events?node=not-a-mac", **everything).status_code == 400
+
+
+def test_boot_history_times_with_any_offset_are_compared_in_utc(client, everything):
+    BootEvent.objects.create(kind="script", mac="52:54:00:00:00:01")
+    # +20:51 is valid ISO 8601 but beyond what PostgreSQL takes; in UTC it is the day before.
+    since = "/api/v1/boot-events?since=2000-01-02T08:00:00%2B20:51"
+    assert [e["mac"] for e in client.get(since, **everything).json()] == ["52:54:00:00:00:01"]
+    future = "/api/v1/boot-events?since=9999-12-31T23:30:00-08:00"  # past year 9999 in UTC
+    assert client.get(future, **everything).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "method, path, body",
+    [("post", "/api/v1/farms", {"farmer_id": 5, "name": "a\x00b"}),
+     ("post", "/api/v1/farms", {"farmer_id": 5, "notes": "a\x00b"}),
+     ("patch", "/api/v1/farms/7", {"name": "a\x00b"})],
+)  # fmt: skip
+def test_free_text_with_a_nul_character_is_refused_on_every_database(
+    client, everything, method, path, body
+):
+    Farm.objects.create(farmer_id=7)
+    answer = getattr(client, method)(path, body, content_type="application/json", **everything)
+    assert answer.status_code == 422
+    searched = client.get("/api/v1/boot-events?kernel=a%00b", **everything)
+    assert searched.status_code == 422
