@@ -83,7 +83,8 @@ def for_path(
 def for_mac(mac: str, *, base_url: str, client_ip: str | None) -> Answer:
     """`/provision/<mac>`: the node's boot script, or the waiting or refusal script.
 
-    A MAC never seen is recorded as pending (discovery); every known node's visit is noted
+    A MAC never seen is recorded as pending (discovery, within its limits: a refused one is
+    told why and asks again later); every known node's visit is noted
     (last seen, address, boot count when it boots).
     """
     try:
@@ -92,9 +93,9 @@ def for_mac(mac: str, *, base_url: str, client_ip: str | None) -> Answer:
         return error(BootError(400, exc.messages[0]))
     node = Node.objects.for_mac(mac)
     if node is None:
-        node = discovery.discover(mac, client_ip)
-        waiting = render_waiting_script(mac, base_url, registered=node is not None)
-        return Answer(200, waiting, Event(BootEvent.Kind.PENDING, node=node, mac=mac))
+        found = discovery.discover(mac, client_ip)
+        waiting = render_waiting_script(mac, base_url, refused=found.refused)
+        return Answer(200, waiting, Event(BootEvent.Kind.PENDING, node=found.node, mac=mac))
     answer = _node_answer(node, mac, base_url)
     discovery.mark_seen(node, client_ip, booted=answer.boots)
     return answer
@@ -102,7 +103,7 @@ def for_mac(mac: str, *, base_url: str, client_ip: str | None) -> Answer:
 
 def _node_answer(node: Node, mac: str, base_url: str) -> Answer:
     if node.is_pending:
-        waiting = render_waiting_script(mac, base_url, registered=True)
+        waiting = render_waiting_script(mac, base_url)
         return Answer(200, waiting, Event(BootEvent.Kind.PENDING, node=node))
     try:
         if not node.enabled:

@@ -69,3 +69,26 @@ def check_log_format(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def check_allowed_networks(app_configs, **kwargs):
+    """Each address-range list parses; a wrong one would lock ops out (or /metrics)."""
+    from .access import parse_networks
+
+    problems = []
+    for name, id in (
+        ("ZOSBOOT_OPS_ALLOWED_NETWORKS", "provisioning.E010"),
+        ("ZOSBOOT_METRICS_ALLOWED_NETWORKS", "provisioning.E011"),
+    ):
+        try:
+            parse_networks(tuple(getattr(settings, name)))
+        except ValueError as exc:
+            problems.append(
+                Error(
+                    f"{name}: {exc}.",
+                    hint="Comma-separated address ranges, e.g. 10.0.0.0/8,2001:db8::/32.",
+                    id=id,
+                )
+            )
+    return problems

@@ -10,8 +10,6 @@ database at scrape time, the latter from its id range, without counting a large 
 
 from __future__ import annotations
 
-import ipaddress
-
 from django.conf import settings
 from django.db.models import Max, Min
 from django.http import HttpRequest, HttpResponse
@@ -28,6 +26,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from .access import address_in
 from .clients import client_ip
 
 SCRIPTS = Counter(
@@ -80,14 +79,7 @@ class _DatabaseFigures:
 def _allowed(request: HttpRequest) -> bool:
     if request.user.is_authenticated and request.user.is_staff:
         return True
-    address = client_ip(request)
-    if address is None:
-        return False
-    ip = ipaddress.ip_address(address)
-    return any(
-        ip in ipaddress.ip_network(network, strict=False)
-        for network in settings.ZOSBOOT_METRICS_ALLOWED_NETWORKS
-    )
+    return address_in(client_ip(request), settings.ZOSBOOT_METRICS_ALLOWED_NETWORKS)
 
 
 @never_cache

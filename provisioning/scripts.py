@@ -209,13 +209,15 @@ def render_boot_script(target: BootTarget, base_url: str) -> str:
     )
 
 
-def render_waiting_script(mac: str, base_url: str, registered: bool) -> str:
-    """For a MAC the service does not know yet: say so on the console and ask again later."""
+def render_waiting_script(mac: str, base_url: str, refused: str = "") -> str:
+    """For a MAC waiting for approval: say so on the console and ask again later. `refused`:
+    why discovery did not record it (it asks again all the same)."""
     return _render(
         "provisioning/waiting.ipxe",
         {
             "mac": mac,
-            "registered": registered,
+            "registered": not refused,
+            "refused": ipxe_text(refused),
             "retry_url": f"{base_url}/provision/{mac}",
             "retry_seconds": settings.ZOSBOOT_DISCOVERY_RETRY_SECONDS,
         },

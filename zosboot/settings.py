@@ -4,6 +4,7 @@ The real environment always wins; a `.env` file is read only when ZOSBOOT_READ_D
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -72,12 +73,17 @@ SILENCED_SYSTEM_CHECKS = [
 ]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin on zosboot's admin site (provisioning.admin_site: the second factor).
+    "provisioning.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "provisioning",
     "artifacts",
     "portal",
@@ -86,14 +92,28 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: its line per request has the status the client gets and the time every layer took.
     "provisioning.logs.RequestLogMiddleware",
+    # Second: /admin/ and /api/ answer only ZOSBOOT_OPS_ALLOWED_NETWORKS, before any session,
+    # login form or token is looked at.
+    "provisioning.access.OpsNetworksMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "provisioning.headers.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed a second factor.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes requires: it answers a locked-out login attempt.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a login from a locked-out user and address before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "zosboot.urls"
@@ -207,6 +227,10 @@ ZOSBOOT_NTP_SERVER = env.str("ZOSBOOT_NTP_SERVER", default="pool.ntp.org")
 # An unknown MAC asking /provision/<mac> is recorded as pending, up to this many at once.
 ZOSBOOT_MAX_PENDING_NODES = env.int("ZOSBOOT_MAX_PENDING_NODES", default=1000)
 ZOSBOOT_DISCOVERY_RETRY_SECONDS = env.int("ZOSBOOT_DISCOVERY_RETRY_SECONDS", default=30)
+# One client address records at most this many new pending nodes per window (a flood of
+# made-up MACs from one place cannot crowd out real nodes); counted in the database.
+ZOSBOOT_DISCOVERY_PER_ADDRESS = env.int("ZOSBOOT_DISCOVERY_PER_ADDRESS", default=50)
+ZOSBOOT_DISCOVERY_WINDOW_SECONDS = env.int("ZOSBOOT_DISCOVERY_WINDOW_SECONDS", default=600)
 ZOSBOOT_REFUSED_RETRY_SECONDS = env.int("ZOSBOOT_REFUSED_RETRY_SECONDS", default=300)
 # Boot history older than this is removed by `manage.py prune_boot_history`.
 ZOSBOOT_BOOT_HISTORY_DAYS = env.int("ZOSBOOT_BOOT_HISTORY_DAYS", default=90)
@@ -248,4 +272,39 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(ZOSBOOT_METRICS_DIR)
 # Who may read /metrics without logging in (a staff login may read it from anywhere).
 ZOSBOOT_METRICS_ALLOWED_NETWORKS = env.list(
     "ZOSBOOT_METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"]
+)
+
+# --- release signatures (provisioning/signatures.py) ------------------------------------
+# The allowed-signers file (ssh-keygen format) release signatures are checked against.
+ZOSBOOT_RELEASE_SIGNERS = env.str("ZOSBOOT_RELEASE_SIGNERS", default="")
+# These networks, and every branch link when ZOSBOOT_SIGNED_LINKS is on, point only at a
+# kernel whose signature verifies. Deployment settings on purpose: nothing in the admin or
+# the API can turn them off.
+ZOSBOOT_SIGNED_NETWORKS = env.list("ZOSBOOT_SIGNED_NETWORKS", default=[])
+ZOSBOOT_SIGNED_LINKS = env.bool("ZOSBOOT_SIGNED_LINKS", default=False)
+
+# --- the ops surface: who may reach it, how logins are guarded --------------------------
+# Address ranges (CIDR) that may reach /admin/ and /api/ (the client address as the trusted
+# proxy saw it); empty: anywhere. Others get 403 before any login form or token check.
+ZOSBOOT_OPS_ALLOWED_NETWORKS = env.list("ZOSBOOT_OPS_ALLOWED_NETWORKS", default=[])
+# Staff need a verified TOTP device (manage.py enrol_totp) to use the admin.
+ZOSBOOT_ADMIN_REQUIRE_OTP = env.bool("ZOSBOOT_ADMIN_REQUIRE_OTP", default=False)
+OTP_TOTP_ISSUER = "zosboot"
+# Admin logins (django-axes): after this many failures for one user name from one address,
+# that pair is locked out until the failures are this many minutes old. Counted in the
+# database, so across workers and instances; lockouts are listed (and lifted) in the admin.
+ZOSBOOT_LOGIN_LOCKOUT_ATTEMPTS = env.int("ZOSBOOT_LOGIN_LOCKOUT_ATTEMPTS", default=5)
+ZOSBOOT_LOGIN_LOCKOUT_MINUTES = env.int("ZOSBOOT_LOGIN_LOCKOUT_MINUTES", default=15)
+AXES_FAILURE_LIMIT = ZOSBOOT_LOGIN_LOCKOUT_ATTEMPTS
+AXES_COOLOFF_TIME = timedelta(minutes=ZOSBOOT_LOGIN_LOCKOUT_MINUTES)
+# Per user name *and* address: guessing from one place locks that place out for that user,
+# and nobody elsewhere can lock the operators out of their own accounts.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The same client address as the rest of the service (the trusted proxy's view of it).
+AXES_CLIENT_IP_CALLABLE = "provisioning.clients.client_ip"
+AXES_COOLOFF_MESSAGE = (
+    "Too many failed logins for this user from this address. Try again after "
+    f"{ZOSBOOT_LOGIN_LOCKOUT_MINUTES} minutes without attempts, or ask another operator to "
+    "remove the lockout (admin: Axes, Access attempts)."
 )

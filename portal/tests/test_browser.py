@@ -6,8 +6,10 @@ The same flow is repeated with JavaScript off. Screenshots go to test-artifacts/
 
 Every request the page makes is checked to go to the test server: nothing may come from a CDN
 (the page has to work on an air-gapped management network), and the browser reaches nothing
-else. Database work happens before the browser starts: Playwright's sync API runs an event
-loop in this thread, where Django refuses ORM calls.
+else. The pages run under the service's Content-Security-Policy, enforced by Chromium: any
+violation (an inline script or style, a load from elsewhere) fails the test. Database work
+happens before the browser starts: Playwright's sync API runs an event loop in this thread,
+where Django refuses ORM calls.
 """
 
 from __future__ import annotations
@@ -75,6 +77,12 @@ class Visit:
             base_url=base_url, accept_downloads=True, **context_options
         )
         self.context.route("**/*", self._only_test_server)
+        # Chromium reports each violation of the page's policy as an event (and a console
+        # error); both end up in `errors`.
+        self.context.add_init_script(
+            "document.addEventListener('securitypolicyviolation', e => console.error("
+            "'CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))"
+        )
         self.page: Page = self.context.new_page()
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
         self.page.on(
@@ -135,7 +143,8 @@ def test_farmer_gets_an_iso_for_the_farm_typed_and_sees_its_sha256(browser, live
     ARTIFACTS.mkdir(exist_ok=True)
     visit = Visit(browser, live_server.url, viewport={"width": 1280, "height": 900})
     page = visit.page
-    page.goto("/")
+    response = page.goto("/")
+    assert "default-src 'self'" in response.headers["content-security-policy"]
     expect(page.get_by_role("heading", name="Boot your server with Zero-OS")).to_be_visible()
     downloads_heading = page.locator("#step-2")
     before = layout_box(downloads_heading)

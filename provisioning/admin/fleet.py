@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -12,6 +14,7 @@ from django.db.models import Count, Q
 from django.template.response import TemplateResponse
 from django.utils.http import urlencode
 
+from .. import discovery
 from ..models import Farm, FleetChange, Network, Node
 from ..validators import normalise_mac
 from .readonly import ReadOnlyAdmin
@@ -81,6 +84,36 @@ class PendingFilter(admin.SimpleListFilter):
         return queryset
 
 
+class PendingAddressFilter(admin.SimpleListFilter):
+    """The addresses most waiting nodes came from, with their counts: a flood of made-up MACs
+    shows up here at the top (select them all and delete)."""
+
+    title = "waiting nodes by address"
+    parameter_name = "pending_from"
+    NO_ADDRESS = "-"
+
+    def lookups(self, request, model_admin):
+        return [
+            (
+                row["last_ip"] or self.NO_ADDRESS,
+                f"{row['last_ip'] or 'no address'} ({row['nodes']})",
+            )
+            for row in discovery.pending_by_address()
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        address = None
+        if value != self.NO_ADDRESS:
+            try:
+                address = str(ipaddress.ip_address(value))
+            except ValueError as exc:
+                raise IncorrectLookupParameters("not an address") from exc
+        return queryset.filter(Q(farm__isnull=True) | Q(network__isnull=True), last_ip=address)
+
+
 class FarmIdFilter(admin.SimpleListFilter):
     """Filter by a typed farm ID: a fleet has thousands of farms, too many to list."""
 
@@ -130,7 +163,7 @@ class NodeAdmin(RecordedAdmin):
         "last_ip",
         "boot_count",
     )
-    list_filter = (PendingFilter, "network", FarmIdFilter, "enabled")
+    list_filter = (PendingFilter, PendingAddressFilter, "network", FarmIdFilter, "enabled")
     search_fields = ("mac", "last_ip", "farm__name", "=farm__farmer_id", "notes")
     list_select_related = (
         "farm",

@@ -43,7 +43,7 @@ def test_boot_script_without_ntp_skips_the_clock(prod, settings):
 def test_waiting_script_golden():
     _golden(
         "waiting.ipxe",
-        render_waiting_script("52:54:00:ab:cd:ef", "https://bootstrap.example.org", True),
+        render_waiting_script("52:54:00:ab:cd:ef", "https://bootstrap.example.org"),
     )
 
 
