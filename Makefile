@@ -23,6 +23,7 @@ test:
 	$(MAKE) venv
 	setup/install-ipxe.sh
 	setup/test-kernel.sh
+	setup/test-kernel.sh arm64
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

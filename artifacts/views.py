@@ -1,5 +1,7 @@
 """Boot image downloads: `/iso|usb|uefi|uefimg|krn|krn-tar/<net>[/<farm>[/<extra>[/<kernel>]]]`
-and the static targets. The script inside is exactly what `/ipxe/...` serves for the same URL."""
+and the static targets. The script inside is exactly what `/ipxe/...` serves for the same URL.
+`?arch=arm64` asks for the arm64 build of a single EFI program (`uefi`, `uefi-provision`,
+`uefi-generic`); the media with an EFI partition serve both architectures in one image."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from .formats import (
     BuildError,
     UnembeddableScript,
     download_name,
+    format_for,
 )
 
 logger = logging.getLogger("zosboot.artifacts")
@@ -39,13 +42,31 @@ def image(
     kernel: str | None = None,
 ) -> HttpResponse:
     """An image with the farm's boot script inside."""
+    fmt, arch_label = _for_arch(request, fmt)
     answer = answers.for_path(net, farm, extra, kernel, base_url=public_base_url(request))
     logs.note(request, answer.event)
     if answer.target is None:
         return answer_response(answer)
     label = "/".join(part for part in (net, farm, extra, kernel) if part is not None)
     stem = download_name(net, answer.target.farmer_id)
-    return serve(request, fmt, answer.script, stem, label)
+    return serve(request, fmt, answer.script, stem, label + arch_label)
+
+
+def _for_arch(request: HttpRequest, fmt: str, shown: str = "") -> tuple[str, str]:
+    """The format that serves the `?arch=` asked for (default amd64), and a label suffix.
+    `shown` is what the refusal calls the download (the URL's word for it)."""
+    arch = request.GET.get("arch") or "amd64"
+    try:
+        chosen = format_for(fmt, arch)
+    except ValueError as exc:
+        raise BootError(400, str(exc)) from None
+    if chosen is None:
+        raise BootError(
+            400,
+            f"{shown or fmt} is for BIOS PCs, arm64 machines boot the iso, usb or uefimg "
+            "image, or uefi with ?arch=arm64",
+        )
+    return chosen, ("" if chosen == fmt else f" ({arch})")
 
 
 @require_safe
@@ -53,10 +74,11 @@ def image(
 def static_image(request: HttpRequest, target: str) -> HttpResponse:
     """`/krn-generic`, `/uefi-generic` (plain iPXE), `/krn-provision`, `/uefi-provision`."""
     static = STATIC_TARGETS[target]
+    fmt, arch_label = _for_arch(request, static.format, shown=target)
     script = ""
     if static.provisions:
         script = render_provision_chain_script(public_base_url(request))
-    return serve(request, static.format, script, static.stem, target)
+    return serve(request, fmt, script, static.stem, target + arch_label)
 
 
 @answers_nodes

@@ -24,22 +24,40 @@ class Choice:
     summary: str
     #: A boot image (True) or the plain script URL for an existing PXE setup (False).
     is_image: bool
+    #: Which machines it suits, as the card says it.
+    machines: str = "PCs (x86-64) and arm64 servers, UEFI"
 
 
 #: In the order the page offers them: the most common case first.
 CHOICES = (
-    Choice("iso", "ISO image", FORMATS["iso"].summary, True),
-    Choice("usb", "USB image", FORMATS["usb"].summary, True),
+    Choice(
+        "iso", "ISO image", FORMATS["iso"].summary, True,
+        "PCs (x86-64, BIOS or UEFI) and arm64 servers (UEFI)",
+    ),
+    Choice(
+        "usb", "USB image", FORMATS["usb"].summary, True,
+        "PCs (x86-64, BIOS or UEFI) and arm64 servers (UEFI)",
+    ),
     Choice("uefimg", "UEFI USB image", FORMATS["uefimg"].summary, True),
-    Choice("uefi", "UEFI executable", FORMATS["uefi"].summary, True),
-    Choice("krn", "iPXE kernel for GRUB or syslinux", FORMATS["krn"].summary, True),
+    Choice(
+        "uefi", "UEFI executable", FORMATS["uefi"].summary, True,
+        "PCs (x86-64); arm64 servers have their own file below",
+    ),
+    Choice(
+        "krn", "iPXE kernel for GRUB or syslinux", FORMATS["krn"].summary, True,
+        "PCs (x86-64) booting with BIOS only",
+    ),
     Choice(
         "ipxe",
         "iPXE script URL",
         "For your own PXE or iPXE setup: chain this URL, no image to write",
         False,
+        "Any machine iPXE runs on: the script picks the kernel for it",
     ),
-)
+)  # fmt: skip
+
+#: The cards that also offer a file built for arm64 machines (`?arch=arm64`).
+ARM64_FILES = {"uefi": "uefi-arm64"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +65,9 @@ class Link:
     choice: Choice
     path: str
     filename: str
+    #: The same download for arm64 machines, when it is a file of its own.
+    arm64_path: str = ""
+    arm64_filename: str = ""
 
 
 def extra_segment(extra: str) -> str:
@@ -84,19 +105,35 @@ def filename(key: str, network: str, farmer_id: int | str | None) -> str:
 
 
 def links(network: str, farmer_id: int, extra: str = "") -> list[Link]:
-    return [
-        Link(
-            choice,
-            target_path(choice.key, network, farmer_id, extra),
-            filename(choice.key, network, farmer_id),
+    cards = []
+    for choice in CHOICES:
+        path = target_path(choice.key, network, farmer_id, extra)
+        arm64 = ARM64_FILES.get(choice.key)
+        cards.append(
+            Link(
+                choice,
+                path,
+                filename(choice.key, network, farmer_id),
+                arm64_path=f"{path}?arch=arm64" if arm64 else "",
+                arm64_filename=filename(arm64, network, farmer_id) if arm64 else "",
+            )  # fmt: skip
         )
-        for choice in CHOICES
-    ]
+    return cards
 
 
 def unfilled_links(network: str) -> list[Link]:
     """The cards before the form is valid: no link, a file name showing its shape."""
-    return [Link(choice, "", filename(choice.key, network, "FARM")) for choice in CHOICES]
+    return [
+        Link(
+            choice,
+            "",
+            filename(choice.key, network, "FARM"),
+            arm64_filename=filename(ARM64_FILES[choice.key], network, "FARM")
+            if choice.key in ARM64_FILES
+            else "",
+        )  # fmt: skip
+        for choice in CHOICES
+    ]
 
 
 def krn_howto(lkrn_name: str) -> str:

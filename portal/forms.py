@@ -10,7 +10,7 @@ import re
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import Max, QuerySet
+from django.db.models import Max, Q, QuerySet
 
 from provisioning import answers
 from provisioning.models import Farm, Network
@@ -27,15 +27,17 @@ def portal_networks() -> QuerySet[Network]:
     """Active networks with their kernel and since when they boot it (`kernel_since`)."""
     return (
         Network.objects.active()
-        .select_related("kernel", "link__kernel")
-        .annotate(kernel_since=Max("kernel_changes__changed_at"))
+        .select_related(*Network.POINTERS_JOINED)
+        .annotate(
+            kernel_since=Max("kernel_changes__changed_at", filter=Q(kernel_changes__arch="amd64"))
+        )
         .order_by("slug")
     )
 
 
 def default_network(networks) -> str:
     """The network preselected on a fresh page: prod when it can boot, else the first that can."""
-    bootable = [network.slug for network in networks if network.current_kernel]
+    bootable = [network.slug for network in networks if network.has_kernel]
     if "prod" in bootable:
         return "prod"
     return bootable[0] if bootable else ""

@@ -1,4 +1,5 @@
-"""Which kernel each network booted when, read from the KernelChange audit trail."""
+"""Which kernel each network booted when, per architecture, read from the KernelChange audit
+trail."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 
 from django.db.models import Max, Prefetch, QuerySet
 
-from provisioning.models import BranchLink, Kernel, KernelChange, Network
+from provisioning.models import Arch, BranchLink, Kernel, KernelChange, Network
 
 
 @dataclass(frozen=True)
@@ -27,14 +28,23 @@ class NetworkKernels:
     current: Kernel | None
     since: datetime | None
     previous: list[Period] = field(default_factory=list)
+    arch: str = Arch.AMD64
+    #: The same for the network's arm64 machines (on the amd64 entry; None: never had one).
+    arm64: NetworkKernels | None = None
+
+    @property
+    def path(self) -> str:
+        """Where the network's current kernel for this architecture is always served."""
+        return self.network.kernel_path_for(self.arch)
 
 
-def network_kernels(network: Network) -> NetworkKernels:
-    """The network's current kernel and, newest first, the ones it booted before.
+def network_kernels(network: Network, arch: str = Arch.AMD64) -> NetworkKernels:
+    """The network's current kernel for `arch` machines and, newest first, the ones they
+    booted before.
 
     Expects `kernel_changes` prefetched in ascending order (see :func:`all_network_kernels`).
     """
-    changes = list(network.kernel_changes.all())
+    changes = [change for change in network.kernel_changes.all() if change.arch == arch]
     periods: list[Period] = []
     if changes and changes[0].previous_name:
         first = changes[0]
@@ -43,11 +53,17 @@ def network_kernels(network: Network) -> NetworkKernels:
         if change.new_name:
             end = changes[index + 1].changed_at if index + 1 < len(changes) else None
             periods.append(Period(change.new_name, change.new, change.changed_at, end))
+    current = network.kernel_for(arch)
     since = None
-    if periods and periods[-1].end is None and periods[-1].kernel == network.current_kernel:
+    if periods and periods[-1].end is None and periods[-1].kernel == current:
         since = periods[-1].start
     previous = [period for period in reversed(periods) if period.end is not None]
-    return NetworkKernels(network, network.current_kernel, since, previous)
+    arm64 = None
+    if arch == Arch.AMD64:
+        arm64 = network_kernels(network, Arch.ARM64)
+        if arm64.current is None and not arm64.previous:
+            arm64 = None
+    return NetworkKernels(network, current, since, previous, arch, arm64)
 
 
 def all_network_kernels() -> list[NetworkKernels]:
@@ -55,7 +71,7 @@ def all_network_kernels() -> list[NetworkKernels]:
     changes = KernelChange.objects.select_related("new", "previous").order_by("changed_at", "pk")
     networks = (
         Network.objects.active()
-        .select_related("kernel", "link__kernel")
+        .select_related(*Network.POINTERS_JOINED)
         .prefetch_related(Prefetch("kernel_changes", queryset=changes))
         .order_by("slug")
     )

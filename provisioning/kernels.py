@@ -9,7 +9,8 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 
 from .digests import sha256_path
-from .models import BranchLink, Kernel
+from .models import Arch, BranchLink, Kernel
+from .models.kernels import ARCH_HEADER_BYTES, arch_mismatch, detect_arch
 from .validators import validate_kernel_name
 
 
@@ -27,14 +28,37 @@ def check_kernel_name(name: str) -> None:
         )
 
 
-def register_kernel(source: Path, name: str | None = None, notes: str = "") -> tuple[Kernel, bool]:
+def file_arch(path: Path, name: str, declared: str | None = None) -> Arch:
+    """The architecture a new kernel file is registered as: `declared` (amd64 or arm64), or
+    what its header says, or amd64. ValidationError when the header says another one than
+    declared (an arm64 build imported as amd64 would never boot)."""
+    if declared is not None and declared not in Arch.values:
+        raise ValidationError(
+            f"unknown architecture {declared!r}: use {' or '.join(Arch.values)}", code="arch"
+        )
+    with open(path, "rb") as handle:
+        detected = detect_arch(handle.read(ARCH_HEADER_BYTES))
+    if declared is None:
+        return detected or Arch.AMD64
+    refusal = arch_mismatch(name, declared, detected)
+    if refusal is not None:
+        raise refusal
+    return Arch(declared)
+
+
+def register_kernel(
+    source: Path, name: str | None = None, notes: str = "", arch: str | None = None
+) -> tuple[Kernel, bool]:
     """Copy `source` into the store under `name` and hash it; (kernel, created).
 
-    Registering the same bytes under the same name again is a no-op, so imports can be re-run.
-    A file already in the store under its own name is registered in place, not copied.
+    `arch` is what it is built for (default: what its header says, else amd64); a header that
+    says otherwise is refused (ValidationError). Registering the same bytes under the same
+    name again is a no-op, so imports can be re-run. A file already in the store under its
+    own name is registered in place, not copied.
     """
     name = name or source.name
     check_kernel_name(name)
+    arch = file_arch(source, name, arch)
     sha256, size = sha256_path(source)
     existing = Kernel.objects.filter(name=name).first()
     if existing is not None:
@@ -44,7 +68,7 @@ def register_kernel(source: Path, name: str | None = None, notes: str = "") -> t
                 "kernel files are immutable, register the new one under another name"
             )
         return existing, False
-    kernel = Kernel(name=name, sha256=sha256, size=size, notes=notes)
+    kernel = Kernel(name=name, sha256=sha256, size=size, notes=notes, arch=arch)
     in_store = Path(settings.ZOSBOOT_KERNELS_DIR) / name
     if in_store.exists() and in_store.resolve() == source.resolve():
         kernel.file.name = name

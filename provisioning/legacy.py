@@ -101,15 +101,21 @@ def import_network_links(net_dir: Path, say: Say) -> None:
         if step.is_symlink() and step.parent.resolve() == net_dir.parent.resolve():
             link = BranchLink.objects.filter(name=step.name).first()
         network, _ = Network.objects.get_or_create(slug=slug, defaults={"name": slug})
+        # The old service had one kernel per network; it becomes the pointer of the
+        # architecture the build is for (amd64 unless its header says arm64).
         if link is not None:
-            change = network.follow_link(link, note="import_legacy", via=VIA)
+            arch = link.kernel.arch
+            change = network.follow_link(link, note="import_legacy", via=VIA, arch=arch)
             target = f"link {link.name}"
         else:
             kernel = _kernel_behind(path, say)
             if kernel is None:
                 continue
-            change = network.switch_kernel(kernel, note="import_legacy", via=VIA)
+            arch = kernel.arch
+            change = network.switch_kernel(kernel, note="import_legacy", via=VIA, arch=arch)
             target = kernel.name
+        if arch != "amd64":
+            target += f" on {arch} machines"
         if change:
             say(SUCCESS, f"Network {slug} now boots {target}")
         else:

@@ -30,7 +30,7 @@ class Catalog:
     farms: dict[int, Farm | None] = field(default_factory=dict)
 
     def network(self, slug: str) -> Network | None:
-        """The network of that slug (active or not), its kernel joined in."""
+        """The network of that slug (active or not), its kernels joined in."""
         return self.networks.get(slug)
 
     def kernel(self, name: str) -> Kernel | None:
@@ -84,7 +84,8 @@ def current() -> Catalog:
     with _lock:
         # Read after the generation: a change committed in between makes the next request
         # reload again, never keeps a stale copy.
-        networks = {n.slug: n for n in Network.objects.select_related("kernel", "link__kernel")}
+        rows = Network.objects.select_related(*Network.POINTERS_JOINED)
+        networks = {n.slug: n for n in rows}
         _catalog = catalog = Catalog(generation, networks)
     return catalog
 

@@ -17,7 +17,7 @@ from django.template import engines
 
 from . import lookups
 from .errors import BootError
-from .models import Farm, Kernel, Network, Node
+from .models import Arch, Farm, Kernel, Network, Node
 from .validators import (
     KERNEL_NAME_RE,
     NETWORK_SLUG_RE,
@@ -41,17 +41,34 @@ def ipxe_text(value: object) -> str:
 
 
 @dataclass(frozen=True)
+class ArchKernel:
+    """What machines of one architecture boot: the kernel, and the path it is fetched at."""
+
+    arch: str
+    kernel: Kernel
+    path: str
+
+
+@dataclass(frozen=True)
 class BootTarget:
-    """Everything that decides the script: which network, kernel, farm and arguments."""
+    """Everything that decides the script: which network, kernels, farm and arguments."""
 
     network: Network
-    kernel: Kernel
-    kernel_path: str
+    #: One per architecture that can boot (amd64 first); the script picks by `${buildarch}`.
+    kernels: tuple[ArchKernel, ...]
     farmer_id: int | None = None
     extra_args: str = ""
     node: Node | None = None
     #: The farm, when the service knows it (farms need not be registered to boot).
     farm: Farm | None = None
+
+    @property
+    def kernel(self) -> Kernel:
+        """The kernel the boot history names for the script: amd64's, or the only one."""
+        return self.kernels[0].kernel
+
+    def for_arch(self, arch: str) -> ArchKernel | None:
+        return next((choice for choice in self.kernels if choice.arch == arch), None)
 
     @property
     def farm_name(self) -> str:
@@ -91,12 +108,33 @@ def find_kernel(name: str, catalog: lookups.Catalog | None = None) -> Kernel:
     return kernel
 
 
-def network_kernel(network: Network) -> Kernel:
-    """The kernel the network points at; 503 while it has none (a state ops must fix)."""
-    kernel = network.current_kernel
+def network_kernel(network: Network, arch: str = Arch.AMD64) -> Kernel:
+    """The kernel the network points at for `arch` machines; 503 while it has none (a state
+    ops must fix)."""
+    kernel = network.kernel_for(arch)
     if kernel is None:
-        raise BootError(503, f"network {network.slug} has no kernel assigned yet", part=NETWORK)
+        what = "kernel" if arch == Arch.AMD64 else f"{arch} kernel"
+        raise BootError(503, f"network {network.slug} has no {what} assigned yet", part=NETWORK)
     return kernel
+
+
+def network_kernels(network: Network) -> tuple[ArchKernel, ...]:
+    """Each architecture's kernel of the network, at its network URL; 503 while it has none
+    for any architecture (machines of an architecture it lacks are told so by the script)."""
+    kernels = tuple(
+        ArchKernel(arch, kernel, network.kernel_path_for(arch))
+        for arch in Arch
+        if (kernel := network.kernel_for(arch)) is not None
+    )
+    if not kernels:
+        raise BootError(503, f"network {network.slug} has no kernel assigned yet", part=NETWORK)
+    return kernels
+
+
+def chosen_kernel(kernel: Kernel, asked_as: str) -> tuple[ArchKernel, ...]:
+    """A kernel named in the URL or a node's override: it boots the architecture it is built
+    for; machines of the other one are told so by the script."""
+    return (ArchKernel(kernel.arch, kernel, f"/kernel/{asked_as}"),)
 
 
 def _farm(farmer_id: int, catalog: lookups.Catalog) -> Farm | None:
@@ -133,16 +171,12 @@ def resolve_target(
         except ValidationError as exc:
             raise BootError(400, exc.messages[0], part=EXTRA) from None
     if kernel is not None:
-        chosen = find_kernel(kernel, catalog)
         # The name as given: a branch link stays a link in the script (and in images built
         # from it), so the node boots the newest build of the branch, not today's.
-        return BootTarget(
-            network, chosen, f"/kernel/{kernel}", farmer_id, extra_args, farm=known_farm
-        )
-    return BootTarget(
-        network, network_kernel(network), network.kernel_path, farmer_id, extra_args,
-        farm=known_farm,
-    )  # fmt: skip
+        kernels = chosen_kernel(find_kernel(kernel, catalog), kernel)
+    else:
+        kernels = network_kernels(network)
+    return BootTarget(network, kernels, farmer_id, extra_args, farm=known_farm)
 
 
 def target_for_node(node: Node) -> BootTarget:
@@ -153,15 +187,14 @@ def target_for_node(node: Node) -> BootTarget:
     if not node.farm.active:
         raise BootError(403, f"farm {node.farm.farmer_id} is disabled on this boot service")
     if node.kernel_override_id:
-        kernel, path = node.kernel_override, node.kernel_override.download_path
+        kernels = chosen_kernel(node.kernel_override, node.kernel_override.name)
     elif node.link_override_id:
-        kernel, path = node.link_override.kernel, f"/kernel/{node.link_override.name}"
+        kernels = chosen_kernel(node.link_override.kernel, node.link_override.name)
     else:
-        kernel, path = network_kernel(node.network), node.network.kernel_path
+        kernels = network_kernels(node.network)
     return BootTarget(
         node.network,
-        kernel,
-        path,
+        kernels,
         node.farm.farmer_id,
         node.extra_args,
         node=node,
@@ -186,9 +219,36 @@ def _render_once(template: str, context: tuple) -> str:
 RETRY_BASE_SECONDS = 5
 
 
+#: What iPXE's `${buildarch}` says on the machines each architecture's kernel is for: PC builds
+#: say x86_64 or i386, ARM builds arm64. Any other (riscv64, loong64, ...) has no kernel here.
+BUILDARCHES = {Arch.AMD64: ("x86_64", "i386"), Arch.ARM64: ("arm64",)}
+
+
+@dataclass(frozen=True)
+class ScriptKernel:
+    """One architecture as the boot script sees it (no kernel: its machines are refused)."""
+
+    arch: str
+    buildarches: tuple[str, ...]
+    name: str = ""
+    url: str = ""
+
+    @property
+    def label(self) -> str:
+        # The script's first comment names the amd64 kernel `kernel=`, as it always has.
+        return "kernel" if self.arch == Arch.AMD64 else f"{self.arch}-kernel"
+
+
 def render_boot_script(target: BootTarget, base_url: str) -> str:
-    kernel_url = base_url + target.kernel_path
-    https = kernel_url.startswith("https:")
+    https = base_url.startswith("https:")
+    kernels = []
+    for arch in Arch:
+        choice = target.for_arch(arch)
+        if choice is None:
+            kernels.append(ScriptKernel(arch.value, BUILDARCHES[arch]))
+        else:
+            url = base_url + choice.path
+            kernels.append(ScriptKernel(arch.value, BUILDARCHES[arch], choice.kernel.name, url))
     return _render(
         "provisioning/boot.ipxe",
         {
@@ -197,8 +257,7 @@ def render_boot_script(target: BootTarget, base_url: str) -> str:
             "farmer_id": target.farmer_id,
             "farm_name": ipxe_text(target.farm_name),
             "node_mac": target.node.mac if target.node else "",
-            "kernel_name": target.kernel.name,
-            "kernel_url": kernel_url,
+            "kernels": tuple(kernels),
             "cmdline": target.cmdline,
             "https": https,
             # Only HTTPS cares about the clock (certificate dates); plain HTTP does not.

@@ -18,7 +18,7 @@ from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 
 from .digests import sha256_path
-from .kernels import KernelConflict, check_kernel_name
+from .kernels import KernelConflict, check_kernel_name, file_arch
 from .models import Kernel
 
 
@@ -123,14 +123,18 @@ def receive(request: HttpRequest, field: str = "kernel") -> tuple[Upload, dict[s
     return handler.upload, {key: fields.get(key) for key in fields}
 
 
-def register(upload: Upload, name: str | None = None, via: str = "") -> tuple[Kernel, bool]:
+def register(
+    upload: Upload, name: str | None = None, via: str = "", arch: str | None = None
+) -> tuple[Kernel, bool]:
     """Move the upload into the store as kernel `name` (default: the name it was sent under);
     (kernel, created). The same bytes again are a harmless repeat; other bytes under a taken
     name are a KernelConflict, and nothing changes. The upload is gone either way. `via`
-    (the token) is noted on a new kernel."""
+    (the token) is noted on a new kernel; `arch` as in `register_kernel` (default: what the
+    file's header says, else amd64)."""
     name = upload.name if name is None else name
     try:
         check_kernel_name(name)
+        arch = file_arch(upload.path, name, arch)
         existing = Kernel.objects.filter(name=name).first()
         if existing is not None:
             return _same_or_conflict(existing.name, existing.sha256, upload), False
@@ -141,7 +145,7 @@ def register(upload: Upload, name: str | None = None, via: str = "") -> tuple[Ke
             _same_or_conflict(name, sha256_path(dest)[0], upload)
         os.chmod(dest, 0o644)
         notes = f"published by {via}" if via else ""
-        kernel = Kernel(name=name, sha256=upload.sha256, size=upload.size, notes=notes)
+        kernel = Kernel(name=name, sha256=upload.sha256, size=upload.size, notes=notes, arch=arch)
         kernel.file.name = name
         try:
             with transaction.atomic():

@@ -10,6 +10,9 @@ urlpatterns = [
     path("provision/<str:mac>", views.provision, name="provision"),
     path("provision/<str:mac>/", views.provision),
     path("kernel/net/<str:net>.efi", views.kernel_for_network, name="network-kernel"),
+    path(
+        "kernel/net/<str:arch>/<str:net>.efi", views.kernel_for_network, name="network-kernel-arch"
+    ),
     path("kernel/<str:name>", views.kernel_by_name, name="kernel"),
     path("metrics", metrics.metrics, name="metrics"),
     # The build pipeline's calls, as the service zosboot replaces took them.

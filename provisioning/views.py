@@ -10,8 +10,9 @@ from django.views.decorators.http import require_safe
 from . import answers, history, logs, metrics
 from .clients import client_ip, public_base_url
 from .delivery import Download, file_response
+from .errors import BootError
 from .http import answer_response, answers_nodes
-from .models import BootEvent, Kernel, Network
+from .models import Arch, BootEvent, Kernel, Network
 from .scripts import find_kernel, find_network, network_kernel
 from .validators import normalise_mac
 
@@ -68,10 +69,13 @@ def kernel_by_name(request: HttpRequest, name: str) -> HttpResponse:
 
 @require_safe
 @answers_nodes
-def kernel_for_network(request: HttpRequest, net: str) -> HttpResponse:
-    """`/kernel/net/<net>.efi`: the kernel the network currently points at."""
+def kernel_for_network(request: HttpRequest, net: str, arch: str = Arch.AMD64) -> HttpResponse:
+    """`/kernel/net/<net>.efi` (amd64, the field's URL) and `/kernel/net/<arch>/<net>.efi`:
+    the kernel the network currently points at for that architecture."""
+    if arch not in Arch.values:
+        raise BootError(404, f"unknown architecture: {arch} (amd64 or arm64)")
     network = find_network(net)
-    return _kernel_response(request, network_kernel(network), network=network)
+    return _kernel_response(request, network_kernel(network, arch), network=network)
 
 
 def _downloading_mac(request: HttpRequest) -> str:

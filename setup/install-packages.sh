@@ -19,11 +19,15 @@ RUN_PACKAGES=(
     syslinux syslinux-common isolinux syslinux-utils
     grub-efi-amd64-bin grub-common
 )
-# Boot tests in QEMU, the GRUB image that proves the documented krn stanza, the relay between
-# the guest and the test server, the browser for the portal test, and PostgreSQL, whose
-# programs the database tests start throwaway servers with (provisioning/tests/postgres.py).
+# (GRUB's arm64 EFI modules, for the arm64 `uefi` download, come from grub-efi-arm64-bin, an
+# arm64-only package: setup/install-ipxe.sh unpacks them beside the iPXE binaries.)
+# Boot tests in QEMU (PCs, and arm64 machines: qemu-system-aarch64 with AAVMF), the GRUB image
+# that proves the documented krn stanza, the relay between the guest and the test server, the
+# browser for the portal test, and PostgreSQL, whose programs the database tests start
+# throwaway servers with (provisioning/tests/postgres.py).
 TEST_PACKAGES=(
     qemu-system-x86 ovmf seabios socat grub-pc-bin curl
+    qemu-system-arm qemu-efi-aarch64
     chromium
     postgresql
 )

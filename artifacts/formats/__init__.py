@@ -18,6 +18,7 @@ Plain Python, no Django: the builder and the cache call this, and so do plain te
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -65,6 +66,9 @@ class Format:
 
 
 _LKRN, _EFI = ("ipxe_lkrn",), ("ipxe_efi",)
+# Media with an EFI system partition carry iPXE for both architectures (BOOTX64.EFI and
+# BOOTAA64.EFI) and one script, so one image boots PCs and arm64 servers.
+_BOTH_EFI = ("ipxe_efi", "ipxe_efi_arm64")
 
 FORMATS: dict[str, Format] = {
     fmt.name: fmt
@@ -77,7 +81,7 @@ FORMATS: dict[str, Format] = {
             build=build_iso,
             needs=(
                 "ipxe_lkrn",
-                "ipxe_efi",
+                *_BOTH_EFI,
                 "ipxe_license",
                 "isolinux_bin",
                 "isohybrid_mbr",
@@ -91,7 +95,7 @@ FORMATS: dict[str, Format] = {
             content_type="application/octet-stream",
             summary="USB stick image (write it with dd, Rufus or Etcher); BIOS and UEFI",
             build=build_usb,
-            needs=("ipxe_lkrn", "ipxe_efi", "ipxe_license", "syslinux_mbr"),
+            needs=("ipxe_lkrn", *_BOTH_EFI, "ipxe_license", "syslinux_mbr"),
             tools=("sfdisk", "mformat", "mmd", "mcopy", "syslinux"),
         ),
         Format(
@@ -100,7 +104,7 @@ FORMATS: dict[str, Format] = {
             content_type="application/octet-stream",
             summary="UEFI-only disk image (GPT + EFI system partition) for disks or sticks",
             build=build_uefimg,
-            needs=("ipxe_efi", "ipxe_license"),
+            needs=(*_BOTH_EFI, "ipxe_license"),
             tools=("sfdisk", "mformat", "mmd", "mcopy"),
         ),
         Format(
@@ -131,6 +135,18 @@ FORMATS: dict[str, Format] = {
             fingerprint=standalone_efi.standalone_efi_fingerprint,
         ),
         Format(
+            name="uefi-arm64",
+            extension="efi",
+            content_type="application/efi",
+            summary="Single EFI program for an arm64 machine's UEFI boot entry or shell",
+            build=media_builder(
+                functools.partial(standalone_efi.build_standalone_efi, arch="arm64")
+            ),
+            needs=("ipxe_efi_arm64",),
+            problems=functools.partial(standalone_efi.check_standalone_efi_tools, arch="arm64"),
+            fingerprint=functools.partial(standalone_efi.standalone_efi_fingerprint, arch="arm64"),
+        ),
+        Format(
             name="lkrn-plain",
             extension="lkrn",
             content_type="application/octet-stream",
@@ -146,6 +162,14 @@ FORMATS: dict[str, Format] = {
             build=plain("ipxe_efi"),
             needs=_EFI,
         ),
+        Format(
+            name="efi-plain-arm64",
+            extension="efi",
+            content_type="application/efi",
+            summary="Plain iPXE EFI program for arm64 machines, no script inside",
+            build=plain("ipxe_efi_arm64"),
+            needs=("ipxe_efi_arm64",),
+        ),
     )
 }
 
@@ -156,10 +180,12 @@ FILENAME_SUFFIX = {
     "usb": "-usb.img",
     "uefimg": "-uefi.img",
     "uefi": ".efi",
+    "uefi-arm64": "-arm64.efi",
     "krn": ".lkrn",
     "krn-tar": "-ipxe.tar",
     "lkrn-plain": ".lkrn",
     "efi-plain": ".efi",
+    "efi-plain-arm64": "-arm64.efi",
 }
 #: The formats a farm's script goes into (`/<format>/<net>[/<farm>...]`).
 IMAGE_FORMATS = ("iso", "usb", "uefimg", "uefi", "krn", "krn-tar")
@@ -181,6 +207,24 @@ STATIC_TARGETS = {
     "krn-provision": StaticTarget("krn", True, "zos-provision"),
     "uefi-provision": StaticTarget("uefi", True, "zos-provision"),
 }
+
+
+#: The architectures a download may be asked for (`?arch=`); amd64 is the default. Formats
+#: with an EFI system partition (iso, usb, uefimg) serve both in one image; the single EFI
+#: programs have one build per architecture; krn is for BIOS PCs only.
+ARCHES = ("amd64", "arm64")
+ARCH_FORMATS = {("uefi", "arm64"): "uefi-arm64", ("efi-plain", "arm64"): "efi-plain-arm64"}
+BOTH_ARCHES = frozenset({"iso", "usb", "uefimg"})
+
+
+def format_for(name: str, arch: str) -> str | None:
+    """The format that serves `name` to `arch` machines; None when there is none (krn for
+    arm64). ValueError for an architecture the service does not know."""
+    if arch not in ARCHES:
+        raise ValueError(f"unknown architecture {arch!r}: amd64 or arm64")
+    if arch == "amd64" or name in BOTH_ARCHES:
+        return name
+    return ARCH_FORMATS.get((name, arch))
 
 
 def download_name(net: str, farmer_id: int | str | None) -> str:
@@ -241,7 +285,10 @@ def toolchain_fingerprint(tc: Toolchain, names: str | Iterable[str] | None = Non
 
 
 __all__ = [
+    "ARCHES",
+    "ARCH_FORMATS",
     "AUTOEXEC",
+    "BOTH_ARCHES",
     "BUILDER_VERSION",
     "EPOCH",
     "FILENAME_SUFFIX",
@@ -258,6 +305,7 @@ __all__ = [
     "UnembeddableScript",
     "check_toolchain",
     "download_name",
+    "format_for",
     "file_sha256",
     "tar_member",
     "toolchain_fingerprint",

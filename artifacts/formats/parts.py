@@ -19,8 +19,11 @@ BuildFunction = Callable[[bytes, Path, Path, Toolchain], None]
 
 
 def esp_tree(tree: Path, script: bytes, tc: Toolchain) -> None:
-    """Lay out what UEFI firmware boots from removable media: iPXE + its autoexec script."""
+    """Lay out what UEFI firmware boots from removable media: iPXE for each architecture under
+    its default name (x86-64 firmware starts BOOTX64.EFI, arm64 firmware BOOTAA64.EFI) and the
+    one autoexec script next to them, which picks the kernel by iPXE's ${buildarch}."""
     place(tree / "EFI" / "BOOT" / "BOOTX64.EFI", tc.ipxe_efi)
+    place(tree / "EFI" / "BOOT" / "BOOTAA64.EFI", tc.ipxe_efi_arm64)
     place(tree / "EFI" / "BOOT" / AUTOEXEC, script)
 
 

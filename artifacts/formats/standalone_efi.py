@@ -29,8 +29,14 @@ Per request this costs one ``grub-mkimage`` run (~20 ms, no compiler, no root, n
 mounts, no network) and is reproducible: the tar is written here with fixed metadata and
 ``grub-mkimage`` adds no timestamps, so the same script gives the same bytes.
 
+The same for arm64 machines (``arch="arm64"``, the download's ``?arch=arm64``): Debian's
+``ipxe-arm64.efi`` in a GRUB assembled with ``--format arm64-efi`` from the modules of
+``grub-efi-arm64-bin``. That package is for arm64 systems only, so setup/install-ipxe.sh
+unpacks its modules next to the iPXE binaries; the system's ``grub-mkimage`` builds images for
+any platform it has modules for. The file then goes to ``\\EFI\\BOOT\\BOOTAA64.EFI``.
+
 Plain Python, no Django: the builder, the cache and plain tests call this.
-Secure Boot must be off (GRUB from grub-efi-amd64-bin and Debian's iPXE are unsigned).
+Secure Boot must be off (GRUB from grub-efi-*-bin and Debian's iPXE are unsigned).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from .krn import tar_member
@@ -56,6 +63,32 @@ STANDALONE_EFI_VERSION = "1"
 DEFAULT_GRUB_DIR = Path("/usr/lib/grub/x86_64-efi")
 #: Debian's full x86-64 EFI build of iPXE (native drivers + SNP, HTTPS).
 IPXE_EFI_NAME = "ipxe-amd64.efi"
+
+
+@dataclass(frozen=True)
+class EfiArch:
+    """What one architecture's single EFI program is made of."""
+
+    #: grub-mkimage's --format.
+    grub_format: str
+    #: Debian's iPXE EFI build for it, in the iPXE directory.
+    ipxe_name: str
+    #: Where its GRUB modules are, relative to the iPXE directory (None: DEFAULT_GRUB_DIR).
+    grub_subdir: str | None
+    #: What to do when the modules are missing.
+    grub_hint: str
+
+
+#: The architectures the ``uefi`` download is built for; amd64 is the default.
+EFI_ARCHES = {
+    "amd64": EfiArch(
+        "x86_64-efi", IPXE_EFI_NAME, None, "install the Debian package grub-efi-amd64-bin"
+    ),
+    "arm64": EfiArch(
+        "arm64-efi", "ipxe-arm64.efi", "grub/arm64-efi",
+        "run setup/install-ipxe.sh, which unpacks Debian's grub-efi-arm64-bin",
+    ),
+}  # fmt: skip
 
 #: GRUB modules built into the image; grub-mkimage adds their dependencies.
 #: normal: the script parser (quotes, ``for``, ``if``); regexp: ``$cmdpath`` parsing and
@@ -182,16 +215,34 @@ def extract_script(image: bytes) -> bytes:
     return match.group(1).replace(b"'\\''", b"'")
 
 
+def _arch(arch: str) -> EfiArch:
+    try:
+        return EFI_ARCHES[arch]
+    except KeyError:
+        raise BuildError(f"no single EFI program for {arch!r} (amd64 or arm64)") from None
+
+
 def _resolve(
-    ipxe: Path | str | Toolchain, timeout: float | None = None
-) -> tuple[Path, str | None, float]:
-    """iPXE EFI path, grub-mkimage search PATH, timeout, from a dir or a Toolchain.
+    ipxe: Path | str | Toolchain,
+    timeout: float | None = None,
+    arch: str = "amd64",
+    grub_dir: Path | None = None,
+) -> tuple[Path, Path, str | None, float]:
+    """iPXE EFI path, GRUB module dir, grub-mkimage search PATH, timeout, from a dir or a
+    Toolchain, for one architecture.
 
     formats.py calls builders with its Toolchain; other callers pass the iPXE directory.
     """
+    spec = _arch(arch)
     if isinstance(ipxe, Toolchain):
-        return ipxe.ipxe_efi, ipxe.tool_path, timeout if timeout is not None else ipxe.timeout
-    return Path(ipxe) / IPXE_EFI_NAME, None, timeout if timeout is not None else _TIMEOUT
+        ipxe_dir, tool_path = ipxe.ipxe_dir, ipxe.tool_path
+        limit = timeout if timeout is not None else ipxe.timeout
+    else:
+        ipxe_dir, tool_path = Path(ipxe), None
+        limit = timeout if timeout is not None else _TIMEOUT
+    if grub_dir is None:
+        grub_dir = ipxe_dir / spec.grub_subdir if spec.grub_subdir else DEFAULT_GRUB_DIR
+    return ipxe_dir / spec.ipxe_name, Path(grub_dir), tool_path, limit
 
 
 def _which_mkimage(grub_mkimage: str | None, tool_path: str | None) -> str:
@@ -210,21 +261,24 @@ def build_standalone_efi(
     workdir: Path,
     ipxe_dir: Path | Toolchain,
     *,
-    grub_dir: Path = DEFAULT_GRUB_DIR,
+    grub_dir: Path | None = None,
     grub_mkimage: str | None = None,
     timeout: float | None = None,
+    arch: str = "amd64",
 ) -> None:
-    """Write to ``dest`` one x86-64 .efi that runs ``script`` in iPXE, self-contained.
+    """Write to ``dest`` one .efi for ``arch`` (amd64, arm64) that runs ``script`` in iPXE,
+    self-contained.
 
-    ``ipxe_dir`` is the directory with ``ipxe-amd64.efi`` (or formats' Toolchain),
-    ``grub_dir`` GRUB's x86_64-efi modules, ``grub_mkimage`` the tool (name or path; found
-    on PATH by default). ``workdir`` is an existing scratch directory private to the
-    caller. ``dest`` is overwritten; publishing it atomically is the caller's job.
+    ``ipxe_dir`` is the directory with ``ipxe-amd64.efi``/``ipxe-arm64.efi`` (or formats'
+    Toolchain), ``grub_dir`` GRUB's modules for the architecture (default: Debian's x86_64-efi
+    directory, or ``grub/arm64-efi`` in the iPXE directory), ``grub_mkimage`` the tool (name
+    or path; found on PATH by default). ``workdir`` is an existing scratch directory private
+    to the caller. ``dest`` is overwritten; publishing it atomically is the caller's job.
     Raises BuildError with an operator-readable message on any failure.
     """
     check_script(script)
-    ipxe_efi, tool_path, limit = _resolve(ipxe_dir, timeout)
-    problems = _missing_files(ipxe_efi, Path(grub_dir))
+    ipxe_efi, grub_dir, tool_path, limit = _resolve(ipxe_dir, timeout, arch, grub_dir)
+    problems = _missing_files(ipxe_efi, grub_dir, arch)
     if problems:
         raise BuildError("; ".join(problems))
     tool = _which_mkimage(grub_mkimage, tool_path)
@@ -238,7 +292,7 @@ def build_standalone_efi(
         out = scratch / "out.efi"
         memdisk.write_bytes(make_memdisk(script, payload))
         argv = [
-            tool, "--format", "x86_64-efi", "--directory", str(grub_dir),
+            tool, "--format", _arch(arch).grub_format, "--directory", str(grub_dir),
             "--prefix", _PREFIX, "--memdisk", str(memdisk), "--output", str(out),
             *GRUB_MODULES,
         ]  # fmt: skip
@@ -264,21 +318,20 @@ def build_standalone_efi(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _missing_files(ipxe_efi: Path, grub_dir: Path) -> list[str]:
+def _missing_files(ipxe_efi: Path, grub_dir: Path, arch: str = "amd64") -> list[str]:
     """Readable problems with the input files: iPXE, GRUB's module list and modules."""
     problems = []
+    hint = _arch(arch).grub_hint
     if not ipxe_efi.is_file():
         problems.append(f"{ipxe_efi} not found (run setup/install-ipxe.sh)")
     if not (grub_dir / "moddep.lst").is_file():
-        problems.append(
-            f"{grub_dir}/moddep.lst not found (install the Debian package grub-efi-amd64-bin)"
-        )
+        problems.append(f"{grub_dir}/moddep.lst not found ({hint})")
         return problems
     missing = [m for m in _all_modules(grub_dir) if not (grub_dir / f"{m}.mod").is_file()]
     if missing:
         problems.append(
             f"GRUB modules missing from {grub_dir}: {', '.join(missing)} "
-            "(reinstall the Debian package grub-efi-amd64-bin)"
+            f"({hint.replace('install', 'reinstall', 1) if arch == 'amd64' else hint})"
         )
     return problems
 
@@ -302,15 +355,16 @@ def _all_modules(grub_dir: Path) -> list[str]:
 def check_standalone_efi_tools(
     ipxe_dir: Path | Toolchain,
     *,
-    grub_dir: Path = DEFAULT_GRUB_DIR,
+    grub_dir: Path | None = None,
     grub_mkimage: str | None = None,
+    arch: str = "amd64",
 ) -> list[str]:
     """Readable problems that would make :func:`build_standalone_efi` fail (empty: fine).
 
     Meant for start-up checks, so a missing package shows before a farmer asks.
     """
-    ipxe_efi, tool_path, _ = _resolve(ipxe_dir)
-    problems = _missing_files(ipxe_efi, Path(grub_dir))
+    ipxe_efi, grub_dir, tool_path, _ = _resolve(ipxe_dir, arch=arch, grub_dir=grub_dir)
+    problems = _missing_files(ipxe_efi, grub_dir, arch)
     try:
         _which_mkimage(grub_mkimage, tool_path)
     except BuildError as exc:
@@ -321,8 +375,9 @@ def check_standalone_efi_tools(
 def standalone_efi_fingerprint(
     ipxe_dir: Path | Toolchain,
     *,
-    grub_dir: Path = DEFAULT_GRUB_DIR,
+    grub_dir: Path | None = None,
     grub_mkimage: str | None = None,
+    arch: str = "amd64",
 ) -> str:
     """sha256 over everything besides the script that decides the image's bytes.
 
@@ -330,9 +385,10 @@ def standalone_efi_fingerprint(
     line, e.g. "grub-mkimage (GRUB) 2.06-13+deb12u2"), and STANDALONE_EFI_VERSION. For
     cache keys: an upgraded grub-efi-amd64-bin or ipxe package means new images.
     """
-    ipxe_efi, tool_path, _ = _resolve(ipxe_dir)
-    grub_dir = Path(grub_dir)
+    ipxe_efi, grub_dir, tool_path, _ = _resolve(ipxe_dir, arch=arch, grub_dir=grub_dir)
     digest = hashlib.sha256(f"zosboot standalone efi {STANDALONE_EFI_VERSION}\n".encode())
+    if arch != "amd64":  # amd64 keys stay what they were
+        digest.update(f"arch {arch}\n".encode())
     digest.update(f"ipxe {file_sha256(ipxe_efi)}\n".encode())
     digest.update(f"moddep {file_sha256(grub_dir / 'moddep.lst')}\n".encode())
     modules = _all_modules(grub_dir) if (grub_dir / "moddep.lst").is_file() else []
@@ -358,6 +414,7 @@ def _version(tool: str) -> str:
 
 __all__ = [
     "DEFAULT_GRUB_DIR",
+    "EFI_ARCHES",
     "GRUB_MODULES",
     "IPXE_EFI_NAME",
     "STANDALONE_EFI_VERSION",

@@ -21,7 +21,7 @@ from pathlib import Path
 from provisioning.digests import sha256_path
 
 #: Part of every cache key: bump it whenever a change here changes the bytes of an image.
-BUILDER_VERSION = "2"
+BUILDER_VERSION = "3"
 
 #: The one timestamp every file, directory and volume inside an image carries
 #: (2025-01-01T00:00:00Z), so two builds of the same script are byte-identical.
@@ -65,6 +65,16 @@ class Toolchain:
     def ipxe_efi(self) -> Path:
         """Debian's full x86-64 EFI build (native drivers + SNP, HTTPS, autoexec.ipxe)."""
         return self.ipxe_dir / "ipxe-amd64.efi"
+
+    @property
+    def ipxe_efi_arm64(self) -> Path:
+        """The same build for arm64 (AArch64) UEFI machines."""
+        return self.ipxe_dir / "ipxe-arm64.efi"
+
+    @property
+    def grub_arm64_dir(self) -> Path:
+        """GRUB's arm64-efi modules (from grub-efi-arm64-bin, unpacked by install-ipxe.sh)."""
+        return self.ipxe_dir / "grub" / "arm64-efi"
 
     @property
     def ipxe_license(self) -> Path:

@@ -46,6 +46,21 @@ class Cdrom:
 
 
 @dataclass(frozen=True)
+class ScsiCdrom:
+    """An ISO as a CD-ROM on a virtio SCSI controller: a CD for machines without IDE (QEMU's
+    arm64 ``virt``), which AAVMF boots like any CD (El Torito)."""
+
+    path: Path
+
+    def qemu_args(self) -> list[str]:
+        return [
+            "-device", "virtio-scsi-pci,id=scsi0",
+            "-drive", _drive(self.path, media="cdrom", readonly="on"),
+            "-device", "scsi-cd,bus=scsi0.0,drive=boot0,bootindex=0",
+        ]  # fmt: skip
+
+
+@dataclass(frozen=True)
 class UsbStick:
     """A raw image on a USB mass-storage device behind an xHCI controller.
 
@@ -82,14 +97,16 @@ class EspDir:
     Lets a UEFI test lay out ``EFI/BOOT/BOOTX64.EFI`` + ``autoexec.ipxe`` without building
     an image first. Without vvfat's ``rw:`` nothing is ever written back to the directory;
     ``snapshot=on`` rather than ``readonly=on`` because ide-hd refuses read-only drives.
+    ``device="virtio-blk-pci"`` for machines without IDE (QEMU's arm64 ``virt``).
     """
 
     path: Path
+    device: str = "ide-hd"
 
     def qemu_args(self) -> list[str]:
         return [
             "-drive", _drive(f"fat:{self.path}", snapshot="on"),
-            "-device", "ide-hd,drive=boot0,bootindex=0",
+            "-device", f"{self.device},drive=boot0,bootindex=0",
         ]  # fmt: skip
 
 

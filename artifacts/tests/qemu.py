@@ -14,6 +14,10 @@ Constraints this module is built around:
   reaches the test server as :data:`GUEST_URL` and can reach nothing else.
 - QEMU's own iPXE option ROM is disabled on the NIC (``romfile=``), so the iPXE that runs
   is the one on the media under test, never the one QEMU ships.
+- arm64 machines (``firmware="uefi-arm64"``): ``qemu-system-aarch64 -M virt`` with Debian's
+  AAVMF firmware (``qemu-efi-aarch64``), same network rule, same e1000 card (Debian's arm64
+  iPXE drives it; AAVMF has no driver for it, so iPXE owns it). The virt machine has no IDE:
+  its media are :class:`ScsiCdrom` and :class:`UsbStick`.
 
 No Django imports: the module is plain Python so it can be unit tested and reused.
 """
@@ -40,6 +44,7 @@ from .media import (  # noqa: F401  (the media are part of this harness's interf
     Disk,
     EspDir,
     Media,
+    ScsiCdrom,
     UsbStick,
     grub_bios_cd,
     grub_bios_cd_lkrn,
@@ -47,7 +52,7 @@ from .media import (  # noqa: F401  (the media are part of this harness's interf
     qemu_escape,
 )
 
-Firmware = Literal["bios", "uefi"]
+Firmware = Literal["bios", "uefi", "uefi-arm64"]
 
 #: Address the guest uses for the test HTTP server; it exists only inside QEMU's
 #: user-mode network and is forwarded to 127.0.0.1 on the host.
@@ -59,6 +64,12 @@ GUEST_URL = f"http://{GUEST_SERVER}"
 OVMF_PATH = Path("/usr/share/ovmf/OVMF.fd")
 #: SeaBIOS image QEMU's ``pc`` machine loads (Debian's qemu searches /usr/share/seabios).
 SEABIOS_PATH = Path("/usr/share/seabios/bios-256k.bin")
+#: AAVMF (EDK II for arm64 virtual machines) as packaged by Debian's ``qemu-efi-aarch64``;
+#: ``-bios`` loads it with volatile variables, so every boot starts pristine.
+AAVMF_PATH = Path("/usr/share/qemu-efi-aarch64/QEMU_EFI.fd")
+#: A plain ARMv8.0 core: Debian's arm64 kernel needs no more, and TCG emulates it faster than
+#: ``max`` (whose pointer authentication is slow to emulate).
+ARM64_CPU = "cortex-a57"
 
 #: e1000 is driven by Debian's iPXE under both firmwares and, unlike virtio-net, is not
 #: claimed by OVMF's built-in network driver first, so iPXE owns the NIC from the start.
@@ -70,6 +81,8 @@ DEFAULT_MEMORY_MB = 512
 #: The x86 kernel prints "Command line: ..." early in setup_arch(); the later generic line
 #: is "Kernel command line: ..." (lower-case c), which this does not match. Default expect.
 KERNEL_COMMAND_LINE = re.compile(r"\bCommand line: ?([^\r\n]*)")
+#: The arm64 kernel prints only the generic line, when its console comes up.
+ARM64_KERNEL_COMMAND_LINE = re.compile(r"\bKernel command line: ?([^\r\n]*)")
 #: The firmware ran out of things to boot: SeaBIOS says so (then waits 60 s to reboot),
 #: OVMF falls back to its setup menu or shell instead of rebooting. Default fail pattern,
 #: so a broken boot fails in seconds instead of waiting for the timeout.
@@ -113,13 +126,14 @@ def tail(log: str, lines: int = 40) -> str:
     return "\n".join(kept[-lines:])
 
 
-def kernel_cmdline(log: str) -> str | None:
+def kernel_cmdline(log: str, pattern: re.Pattern[str] = KERNEL_COMMAND_LINE) -> str | None:
     """Return the command line the Linux kernel itself reports, or None if not booted.
 
     This is the proof a boot test wants: the text after the kernel's early
-    ``Command line:`` message, i.e. what iPXE really handed to the kernel.
+    ``Command line:`` message (``ARM64_KERNEL_COMMAND_LINE`` for an arm64 kernel), i.e. what
+    iPXE really handed to the kernel.
     """
-    match = KERNEL_COMMAND_LINE.search(log)
+    match = pattern.search(log)
     return match.group(1).strip() if match else None
 
 
@@ -169,14 +183,20 @@ def qemu_command(
         dead += ["-device", f"{nic},netdev=d{index},mac={address},romfile="]
     # graphics=off makes SeaBIOS mirror its text console (and so iPXE's messages) to the
     # serial port, so a failing BIOS boot log shows what iPXE said; OVMF does so anyway.
+    system = "qemu-system-x86_64"
     if firmware == "bios":
         machine = ["-machine", "pc,accel=tcg,graphics=off"]
     elif firmware == "uefi":
         machine = ["-machine", "q35,accel=tcg,graphics=off", "-bios", str(OVMF_PATH)]
+    elif firmware == "uefi-arm64":
+        system = "qemu-system-aarch64"
+        machine = ["-machine", "virt,accel=tcg", "-cpu", ARM64_CPU, "-bios", str(AAVMF_PATH)]
     else:
-        raise ValueError(f"unknown firmware: {firmware!r} (expected 'bios' or 'uefi')")
+        raise ValueError(
+            f"unknown firmware: {firmware!r} (expected 'bios', 'uefi' or 'uefi-arm64')"
+        )
     return [
-        "qemu-system-x86_64",
+        system,
         *machine,
         "-m", str(memory_mb),
         # No default NIC (it would not be restricted), VGA, floppy or monitor.
@@ -333,8 +353,13 @@ def host_problems(firmwares: tuple[Firmware, ...] = ("bios", "uefi")) -> list[st
     Tests call this to skip or fail with one clear message instead of a QEMU traceback.
     """
     problems = []
-    if shutil.which("qemu-system-x86_64") is None:
+    if {"bios", "uefi"} & set(firmwares) and shutil.which("qemu-system-x86_64") is None:
         problems.append("qemu-system-x86_64 not found (apt-get install qemu-system-x86)")
+    if "uefi-arm64" in firmwares:
+        if shutil.which("qemu-system-aarch64") is None:
+            problems.append("qemu-system-aarch64 not found (apt-get install qemu-system-arm)")
+        if not AAVMF_PATH.is_file():
+            problems.append(f"{AAVMF_PATH} not found (apt-get install qemu-efi-aarch64)")
     if shutil.which("socat") is None:
         problems.append("socat not found (apt-get install socat)")
     if "bios" in firmwares and not SEABIOS_PATH.is_file():

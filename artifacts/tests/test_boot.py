@@ -5,6 +5,11 @@ The service runs as pytest-django's live server on 127.0.0.1; the guest reaches 
 http://10.0.2.100 through the harness's restricted relay. The network's kernel is a real
 Debian kernel (setup/test-kernel.sh). A test passes only when that kernel prints
 `runmode=... farmer_id=...` and the extra arguments on the serial console.
+
+The network points at a kernel for each architecture, so every PC boot runs the script that
+also serves arm64 machines, and the images carry iPXE for both. The arm64 boots (QEMU's
+aarch64 `virt` board, AAVMF, TCG: slow, so only the ISO as a CD and the UEFI disk image) serve
+Debian's arm64 kernel as the network's arm64 kernel.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from django.test import Client
 from artifacts.formats import LKRN_HOWTO
 from artifacts.tests import qemu
 from provisioning.kernels import register_kernel
-from provisioning.models import BootEvent, Farm, Network, Node
+from provisioning.models import Arch, BootEvent, Farm, Kernel, Network, Node
 from provisioning.tests.stack import SlowReader, running_stack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,14 +49,24 @@ def test_kernel() -> Path:
 
 
 @pytest.fixture
-def service(live_server, settings, test_kernel):
-    """The live service as the guest sees it, with the real kernel on the `test` network."""
+def service(live_server, settings, test_kernel, tmp_path):
+    """The live service as the guest sees it, with the real kernel on the `test` network, and
+    an arm64 kernel beside it (a header only: no PC may ever download it)."""
     settings.ZOSBOOT_PUBLIC_URL = qemu.GUEST_URL
     settings.ZOSBOOT_NTP_SERVER = ""  # the guest reaches nothing but the service
     settings.ALLOWED_HOSTS = [qemu.GUEST_SERVER, "localhost", "127.0.0.1", "testserver"]
     kernel, _ = register_kernel(test_kernel, "debian-vmlinuz.efi")
     boot_network().switch_kernel(kernel)
+    boot_network().switch_kernel(_arm64_header_only(tmp_path), arch=Arch.ARM64)
     return int(live_server.url.rsplit(":", 1)[1])
+
+
+def _arm64_header_only(tmp_path: Path) -> Kernel:
+    head = bytearray(0x200)
+    head[0:2], head[0x38:0x3C] = b"MZ", b"ARMd"
+    source = tmp_path / "arm64-placeholder.efi"
+    source.write_bytes(bytes(head))
+    return register_kernel(source)[0]
 
 
 def boot_network() -> Network:
@@ -77,8 +92,11 @@ def boot_and_read_cmdline(media, firmware: str, port: int, tmp_path: Path) -> st
     assert result.kernel_cmdline, result.log[-3000:]
     # iPXE computed the card's own pause from its MAC (32-bit BIOS and 64-bit UEFI builds alike).
     assert mac_pause() in result.log, result.log[-3000:]
+    # The script picked the PC's kernel, not the arm64 one beside it.
+    assert "Machine.....: amd64" in result.log, result.log[-3000:]
     # The kernel came from the service: its download is in the boot history.
     assert BootEvent.objects.filter(kind="kernel", kernel_name="debian-vmlinuz.efi").exists()
+    assert not BootEvent.objects.filter(kind="kernel", kernel_name="arm64-placeholder.efi")
     return result.kernel_cmdline
 
 
@@ -198,6 +216,91 @@ def test_a_card_that_cannot_reach_the_service_is_given_up_for_the_next(service, 
     assert "attempt 1 of 3 on net1" in log
 
 
+# --- arm64 machines ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def arm64_test_kernel() -> Path:
+    problems = qemu.host_problems(("uefi-arm64",))
+    assert not problems, "; ".join(problems) + " (make test installs them)"
+    result = subprocess.run(
+        ["bash", str(REPO / "setup" / "test-kernel.sh"), "arm64"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"setup/test-kernel.sh arm64 failed:\n{result.stderr}"
+    return Path(result.stdout.strip())
+
+
+@pytest.fixture
+def arm64_service(service, arm64_test_kernel):
+    """The same service, Debian's arm64 kernel as the `test` network's arm64 kernel."""
+    kernel, _ = register_kernel(arm64_test_kernel, "debian-vmlinuz-arm64.efi", arch="arm64")
+    boot_network().switch_kernel(kernel, arch=Arch.ARM64)
+    return service
+
+
+ARM64_BOOTS = [
+    # (case, format, medium): the ISO as a CD (what BMC virtual media is), the UEFI disk image
+    ("iso-arm64-cd", "iso", "ScsiCdrom"),
+    ("uefimg-arm64-stick", "uefimg", "UsbStick"),
+]
+
+
+@pytest.mark.parametrize(("case", "fmt", "medium"), ARM64_BOOTS, ids=[b[0] for b in ARM64_BOOTS])
+def test_image_boots_the_arm64_kernel_on_an_arm64_machine(
+    arm64_service, tmp_path, case, fmt, medium
+):
+    path = f"/{fmt}/test/4242/" + quote(f"console=ttyAMA0 zos.case={case}", safe="")
+    image = download(path, tmp_path / f"{case}.img")
+    # TCG emulates every arm64 instruction: firmware, iPXE and a 27 MB download take a while.
+    result = qemu.boot(
+        getattr(qemu, medium)(image), firmware="uefi-arm64", http_port=arm64_service,
+        expect=qemu.ARM64_KERNEL_COMMAND_LINE, timeout=300, memory_mb=1024, workdir=tmp_path,
+    )  # fmt: skip
+    cmdline = qemu.kernel_cmdline(result.log, qemu.ARM64_KERNEL_COMMAND_LINE) or ""
+    assert "runmode=test panic=7200 farmer_id=4242" in cmdline, result.log[-3000:]
+    assert f"console=ttyAMA0 zos.case={case}" in cmdline, cmdline
+    assert "Machine.....: arm64" in result.log and mac_pause() in result.log
+    downloads = BootEvent.objects.filter(kind="kernel", network__slug="test")
+    assert set(downloads.values_list("kernel_name", flat=True)) == {"debian-vmlinuz-arm64.efi"}
+
+
+def test_arm64_uefi_executable_alone_on_an_esp_boots_the_arm64_kernel(arm64_service, tmp_path):
+    path = "/uefi/test/4242/" + quote("console=ttyAMA0 zos.case=uefi-arm64", safe="")
+    efi = download(f"{path}?arch=arm64", tmp_path / "zos-arm64.efi")
+    boot_dir = tmp_path / "esp" / "EFI" / "BOOT"
+    boot_dir.mkdir(parents=True)
+    (boot_dir / "BOOTAA64.EFI").write_bytes(efi.read_bytes())
+    result = qemu.boot(
+        qemu.EspDir(tmp_path / "esp", device="virtio-blk-pci"), firmware="uefi-arm64",
+        http_port=arm64_service, expect=qemu.ARM64_KERNEL_COMMAND_LINE, timeout=300,
+        memory_mb=1024, workdir=tmp_path,
+    )  # fmt: skip
+    cmdline = qemu.kernel_cmdline(result.log, qemu.ARM64_KERNEL_COMMAND_LINE) or ""
+    assert "runmode=test panic=7200 farmer_id=4242" in cmdline, result.log[-3000:]
+    assert "console=ttyAMA0 zos.case=uefi-arm64" in cmdline, cmdline
+
+
+def test_a_machine_whose_architecture_has_no_kernel_reads_why_on_its_console(
+    service, settings, tmp_path
+):
+    # The real iPXE running the real script: a PC on a network with only an arm64 kernel.
+    network = Network.objects.create(slug="armonly", name="arm64 only")
+    network.switch_kernel(Kernel.objects.get(name="arm64-placeholder.efi"), arch=Arch.ARM64)
+    script = tmp_path / "boot.ipxe"
+    script.write_bytes(Client().get("/ipxe/armonly/4242").content)
+    media = qemu.DirectKernel(Path(settings.ZOSBOOT_IPXE_DIR) / "ipxe.lkrn", initrd=script)
+    refusal = "Ask your support contact for a kernel for amd64 machines,"
+    result = qemu.boot(
+        media, firmware="bios", http_port=service, expect=re.escape(refusal), timeout=120,
+        workdir=tmp_path,
+    )  # fmt: skip
+    log = qemu.tail(result.log, lines=200)
+    assert "ERROR: no Zero-OS kernel for amd64 machines like this one on network armonly." in log
+    assert "arm64 machines: arm64-placeholder.efi" in log
+    assert "Downloading" not in log  # no card was even opened
+
+
 # --- through the stack make run starts ----------------------------------------------------
 
 
@@ -310,7 +413,7 @@ def test_a_build_published_by_the_pipeline_boots_through_its_branch_link(
     path = image_path("ipxe", "branch-link") + f"/{link}"
     script = tmp_path / "boot.ipxe"
     script.write_bytes(Client().get(path).content)
-    assert f"{qemu.GUEST_URL}/kernel/{link} " in script.read_text()
+    assert f"set zos_kernel_url {qemu.GUEST_URL}/kernel/{link}\n" in script.read_text()
     media = qemu.DirectKernel(Path(settings.ZOSBOOT_IPXE_DIR) / "ipxe.lkrn", initrd=script)
     result = qemu.boot(media, firmware="bios", http_port=service, timeout=240, workdir=tmp_path)
     expect_farm(result.kernel_cmdline or result.log[-3000:], 4242, "branch-link")

@@ -40,7 +40,11 @@ from artifacts.formats import lkrn as lkrn_format
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = b"#!ipxe\necho zosboot test script one\n"
 OTHER_SCRIPT = b"#!ipxe\necho zosboot test script two, a little longer than one\n"
-PLAIN = {"lkrn-plain": "ipxe.lkrn", "efi-plain": "ipxe-amd64.efi"}
+PLAIN = {
+    "lkrn-plain": "ipxe.lkrn",
+    "efi-plain": "ipxe-amd64.efi",
+    "efi-plain-arm64": "ipxe-arm64.efi",
+}
 EMBEDDING = sorted(name for name in FORMATS if name not in PLAIN)
 MIB = 1024 * 1024
 
@@ -75,9 +79,9 @@ def rebuilt(
     changed: the clock (past FAT's 2 s resolution), the time zone, the umask, the scratch
     file system, and the iPXE files' path and timestamps."""
     copy = tmp_path_factory.mktemp("ipxe-copy")
-    for binary in tc.ipxe_dir.iterdir():
-        shutil.copy(binary, copy / binary.name)
-        os.utime(copy / binary.name, (time.time() + 12345, time.time() + 12345))
+    shutil.copytree(tc.ipxe_dir, copy, dirs_exist_ok=True)
+    for copied in copy.rglob("*"):
+        os.utime(copied, (time.time() + 12345, time.time() + 12345))
     moved = Toolchain(ipxe_dir=copy)
     shm = Path("/dev/shm")
     base = shm if shm.is_dir() and os.access(shm, os.W_OK) else tmp_path_factory.getbasetemp()
@@ -191,8 +195,7 @@ def test_iso_boots_bios_and_uefi_from_cd_and_carries_an_isohybrid_mbr(
     efi_img = tmp_path / "efi.img"
     efi_img.write_bytes(iso[efi_lba * 2048 : efi_lba * 2048 + 4 * MIB])
     assert mtools("mtype", "-i", str(efi_img), f"::/EFI/BOOT/{AUTOEXEC}") == SCRIPT
-    mtools("mcopy", "-i", str(efi_img), "::/EFI/BOOT/BOOTX64.EFI", str(tmp_path / "boot.efi"))
-    assert (tmp_path / "boot.efi").read_bytes() == tc.ipxe_efi.read_bytes()
+    _assert_both_architectures(tc, str(efi_img), tmp_path)
     # Written raw to a USB stick: syslinux's isohybrid MBR, a 0xEF partition, a GPT.
     assert iso[:432] == tc.isohybrid_mbr.read_bytes()[:432]
     assert iso[510:512] == b"\x55\xaa"
@@ -236,12 +239,9 @@ def test_usb_image_is_an_mbr_disk_with_syslinux_and_uefi_boot_files(
     assert "ldlinux.sys" in listing.lower() and "ldlinux.c32" in listing.lower()
     cfg = mtools("mtype", "-i", part, "::/syslinux.cfg").decode()
     assert "KERNEL /ipxe.lkrn" in cfg and f"initrd=/EFI/BOOT/{AUTOEXEC}" in cfg
-    for inside, shipped in (
-        ("::/ipxe.lkrn", tc.ipxe_lkrn),
-        ("::/EFI/BOOT/BOOTX64.EFI", tc.ipxe_efi),
-    ):
-        mtools("mcopy", "-n", "-i", part, inside, str(tmp_path / "copy"))
-        assert (tmp_path / "copy").read_bytes() == shipped.read_bytes()
+    mtools("mcopy", "-n", "-i", part, "::/ipxe.lkrn", str(tmp_path / "copy"))
+    assert (tmp_path / "copy").read_bytes() == tc.ipxe_lkrn.read_bytes()
+    _assert_both_architectures(tc, part, tmp_path)
 
 
 def test_uefimg_is_a_gpt_disk_with_one_efi_system_partition(
@@ -263,8 +263,42 @@ def test_uefimg_is_a_gpt_disk_with_one_efi_system_partition(
     assert disk[part["start"] * 512 + 0x36 : part["start"] * 512 + 0x3E] == b"FAT16   "
     esp = f"{images['uefimg']}@@{part['start'] * 512}"
     assert mtools("mtype", "-i", esp, f"::/EFI/BOOT/{AUTOEXEC}") == SCRIPT
-    mtools("mcopy", "-i", esp, "::/EFI/BOOT/BOOTX64.EFI", str(tmp_path / "boot.efi"))
-    assert (tmp_path / "boot.efi").read_bytes() == tc.ipxe_efi.read_bytes()
+    _assert_both_architectures(tc, esp, tmp_path)
+
+
+def _pe_machine(efi: bytes) -> int:
+    """The machine type in a PE executable's COFF header (0x8664 x86-64, 0xAA64 arm64)."""
+    (pe,) = struct.unpack_from("<I", efi, 0x3C)
+    assert efi[pe : pe + 4] == b"PE\0\0"
+    return struct.unpack_from("<H", efi, pe + 4)[0]
+
+
+def _assert_both_architectures(tc: Toolchain, fat: str, tmp_path: Path) -> None:
+    """A FAT with iPXE under each architecture's default name, next to the one script."""
+    for name, shipped, machine in (
+        ("BOOTX64.EFI", tc.ipxe_efi, 0x8664),
+        ("BOOTAA64.EFI", tc.ipxe_efi_arm64, 0xAA64),
+    ):
+        mtools("mcopy", "-n", "-i", fat, f"::/EFI/BOOT/{name}", str(tmp_path / name))
+        assert (tmp_path / name).read_bytes() == shipped.read_bytes()
+        assert _pe_machine(shipped.read_bytes()) == machine
+    listing = mtools("mdir", "-b", "-i", fat, "::/EFI/BOOT").decode().split()
+    assert sorted(Path(entry).name for entry in listing) == sorted(
+        ["BOOTX64.EFI", "BOOTAA64.EFI", AUTOEXEC]
+    )
+
+
+def test_the_arm64_uefi_program_is_an_arm64_grub_carrying_arm64_ipxe_and_the_script(
+    tc: Toolchain, images: dict[str, Path]
+) -> None:
+    from artifacts.formats.standalone_efi import extract_script
+
+    arm = images["uefi-arm64"].read_bytes()
+    assert _pe_machine(arm) == 0xAA64
+    assert _pe_machine(images["uefi"].read_bytes()) == 0x8664
+    assert extract_script(arm) == SCRIPT
+    assert tc.ipxe_efi_arm64.read_bytes() in arm
+    assert tc.ipxe_efi.read_bytes() not in arm
 
 
 def test_disk_ids_differ_between_scripts_so_two_sticks_can_share_a_machine(

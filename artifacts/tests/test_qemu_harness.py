@@ -25,7 +25,7 @@ def _values(argv: list[str], flag: str) -> list[str]:
     return [argv[i + 1] for i, arg in enumerate(argv) if arg == flag]
 
 
-@pytest.mark.parametrize("firmware", ["bios", "uefi"])
+@pytest.mark.parametrize("firmware", ["bios", "uefi", "uefi-arm64"])
 def test_network_is_restricted_to_one_forward_to_loopback(firmware: str) -> None:
     argv = _argv(firmware=firmware)
     (netdev,) = _values(argv, "-netdev")
@@ -165,3 +165,23 @@ def test_timeouts_are_not_retried(monkeypatch):
     with pytest.raises(qemu.BootTimeout):
         qemu.boot(qemu.Cdrom(Path("/x.iso")), http_port=8000)
     assert len(calls) == 1
+
+
+def test_arm64_machines_are_qemus_virt_board_with_aavmf() -> None:
+    argv = _argv(qemu.ScsiCdrom(Path("/x/zos.iso")), firmware="uefi-arm64")
+    assert argv[0] == "qemu-system-aarch64"
+    assert _values(argv, "-machine") == ["virt,accel=tcg"]
+    assert _values(argv, "-bios") == [str(qemu.AAVMF_PATH)]
+    assert "scsi-cd,bus=scsi0.0,drive=boot0,bootindex=0" in _values(argv, "-device")
+    assert "-no-reboot" in argv and "-nodefaults" in argv
+
+
+def test_the_arm64_kernels_command_line_is_read_from_its_generic_line() -> None:
+    log = (
+        "EFI stub: Booting Linux Kernel...\r\n"
+        "[    0.000000] Kernel command line: zos console=ttyAMA0 runmode=test\r\n"
+    )
+    assert qemu.kernel_cmdline(log) is None  # the x86 kernel's early line is not there
+    assert qemu.kernel_cmdline(log, qemu.ARM64_KERNEL_COMMAND_LINE) == (
+        "zos console=ttyAMA0 runmode=test"
+    )

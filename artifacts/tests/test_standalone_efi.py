@@ -241,3 +241,33 @@ def test_fingerprint_is_stable_and_follows_ipxe(ipxe_dir: Path, tmp_path: Path) 
     other.mkdir()
     (other / se.IPXE_EFI_NAME).write_bytes(b"another ipxe build")
     assert se.standalone_efi_fingerprint(other) != first
+
+
+# --- arm64 ---------------------------------------------------------------------------------
+
+
+def test_the_arm64_program_carries_arm64_ipxe_in_an_arm64_grub(ipxe_dir: Path, tmp_path: Path):
+    arm = _build(TRICKY, tmp_path / "arm", ipxe_dir, arch="arm64")
+    (pe,) = struct.unpack_from("<I", arm, 0x3C)
+    assert struct.unpack_from("<H", arm, pe + 4)[0] == 0xAA64  # IMAGE_FILE_MACHINE_ARM64
+    assert se.extract_script(arm) == TRICKY
+    assert (ipxe_dir / "ipxe-arm64.efi").read_bytes() in arm
+    assert _build(TRICKY, tmp_path / "again", ipxe_dir, arch="arm64") == arm
+
+
+def test_missing_arm64_grub_modules_say_how_to_get_them(ipxe_dir: Path, tmp_path: Path) -> None:
+    partial = tmp_path / "ipxe"
+    partial.mkdir()
+    shutil.copy(ipxe_dir / "ipxe-arm64.efi", partial / "ipxe-arm64.efi")
+    expected = r"arm64-efi/moddep.lst not found \(run setup/install-ipxe.sh, .*grub-efi-arm64-bin\)"
+    with pytest.raises(BuildError, match=expected):
+        _build(SCRIPT, tmp_path / "out", partial, arch="arm64")
+    assert se.check_standalone_efi_tools(partial, arch="arm64")[0].endswith("grub-efi-arm64-bin)")
+
+
+def test_each_architecture_has_its_own_fingerprint(ipxe_dir: Path) -> None:
+    amd = se.standalone_efi_fingerprint(ipxe_dir)
+    assert se.standalone_efi_fingerprint(ipxe_dir, arch="amd64") == amd
+    assert se.standalone_efi_fingerprint(ipxe_dir, arch="arm64") != amd
+    with pytest.raises(BuildError, match="no single EFI program for 'riscv64'"):
+        se.standalone_efi_fingerprint(ipxe_dir, arch="riscv64")

@@ -88,6 +88,8 @@ def test_check_toolchain_reports_a_missing_ipxe_binary(tc: Toolchain, tmp_path: 
     partial = tmp_path / "ipxe"
     partial.mkdir()
     shutil.copy(tc.ipxe_efi, partial / tc.ipxe_efi.name)
+    shutil.copy(tc.ipxe_efi_arm64, partial / tc.ipxe_efi_arm64.name)
+    shutil.copytree(tc.grub_arm64_dir, partial / "grub" / "arm64-efi")
     shutil.copy(tc.ipxe_license, partial / tc.ipxe_license.name)
     problems = check_toolchain(Toolchain(ipxe_dir=partial))
     assert problems == [f"{partial / 'ipxe.lkrn'} not found (run setup/install-ipxe.sh)"]

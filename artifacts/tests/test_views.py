@@ -180,3 +180,48 @@ def test_prune_artifacts_shrinks_the_cache_and_removes_strays(client, prod, sett
     assert Artifact.objects.count() == 2 and stray.exists()
     call_command("prune_artifacts", "--all")
     assert not Artifact.objects.exists() and not stray.exists()
+
+
+# --- arm64 machines ------------------------------------------------------------------------
+
+
+def test_the_uefi_program_for_arm64_is_asked_for_with_arch(client, prod):
+    from artifacts.formats.standalone_efi import extract_script as efi_script
+
+    arm = client.get("/uefi/prod/1234?arch=arm64")
+    assert arm.status_code == 200
+    assert arm["Content-Disposition"] == 'attachment; filename="zos-prod-1234-arm64.efi"'
+    body = _body(arm)
+    assert efi_script(body).decode() == client.get("/ipxe/prod/1234").content.decode()
+    amd = _body(client.get("/uefi/prod/1234?arch=amd64"))
+    assert amd == _body(client.get("/uefi/prod/1234")) != body
+    assert Artifact.objects.get(format="uefi-arm64").label == "prod/1234 (arm64)"
+
+
+def test_images_with_an_efi_partition_are_the_same_for_both_architectures(client, prod):
+    iso = _body(client.get("/iso/prod/1234"))
+    assert _body(client.get("/iso/prod/1234?arch=arm64")) == iso
+    assert Artifact.objects.filter(format="iso").count() == 1
+
+
+@pytest.mark.parametrize(
+    "path,message",
+    [
+        ("/krn/prod/1234?arch=arm64", b"krn is for BIOS PCs, arm64 machines boot the iso"),
+        ("/krn-generic?arch=arm64", b"krn-generic is for BIOS PCs"),
+        ("/uefi/prod/1234?arch=riscv64", b"unknown architecture"),
+    ],
+)
+def test_a_download_arm64_machines_cannot_use_is_refused_with_a_reason(client, prod, path, message):
+    response = client.get(path)
+    assert response.status_code == 400
+    assert message in response.content
+    assert not Artifact.objects.exists()
+
+
+def test_plain_and_provisioning_uefi_programs_for_arm64(client, db, ipxe_dir):
+    plain = client.get("/uefi-generic?arch=arm64")
+    assert _body(plain) == (ipxe_dir / "ipxe-arm64.efi").read_bytes()
+    assert 'filename="ipxe-generic-arm64.efi"' in plain["Content-Disposition"]
+    provision = client.get("/uefi-provision?arch=arm64")
+    assert 'filename="zos-provision-arm64.efi"' in provision["Content-Disposition"]

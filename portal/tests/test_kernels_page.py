@@ -81,3 +81,29 @@ def test_kernels_page_shows_branch_links_and_the_networks_following_them(client,
     assert f'<a href="/kernel/{kernel.name}">{kernel.name}</a>' in links
     dev_section = re.search(r'aria-labelledby="net-dev">(.*?)</section>', text, re.S).group(1)
     assert "Follows the branch link" in dev_section and kernel.name in dev_section
+
+
+def test_arm64_kernels_have_their_own_history_beside_the_networks_pc_kernels(
+    client, prod, kernel, make_kernel
+):
+    first, second = (
+        make_kernel("zero-os-arm64-a.efi", b"a"),
+        make_kernel("zero-os-arm64-b.efi", b"b"),
+    )
+    Kernel.objects.filter(pk__in=[first.pk, second.pk]).update(arch="arm64")
+    first.refresh_from_db()
+    second.refresh_from_db()
+    now = timezone.now()
+    prod.switch_kernel(first, arch="arm64")
+    prod.switch_kernel(second, arch="arm64")
+    for offset, change in enumerate(prod.kernel_changes.order_by("pk")):
+        KernelChange.objects.filter(pk=change.pk).update(changed_at=now + timedelta(hours=offset))
+    text = client.get("/kernels/").content.decode()
+    section = re.search(r'aria-labelledby="net-prod">(.*?)</section>', text, re.S).group(1)
+    pc, arm = section.split("<h3>arm64 machines</h3>")
+    # The PC history knows nothing of the arm64 switches.
+    assert "zero-os-arm64" not in pc and "None recorded." in pc
+    assert '<a href="/kernel/net/arm64/prod.efi">/kernel/net/arm64/prod.efi</a>' in arm
+    current, before = arm.split('<ol class="history">')
+    assert second.sha256 in current
+    assert re.findall(r'history-name"><a href="/kernel/([^"]+)"', before) == ["zero-os-arm64-a.efi"]

@@ -374,3 +374,34 @@ def test_host_the_service_may_not_name_is_reported_instead_of_links(client, prod
     text = page(client, network="prod", farm="1234")
     assert "this host name is not one the service may name in boot scripts" in text.lower()
     assert download_links(text) == {}
+
+
+# --- arm64 machines ------------------------------------------------------------------------
+
+
+def test_each_card_says_which_machines_it_suits_and_uefi_offers_the_arm64_file(client, prod):
+    text = page(client, network="prod", farm="1234")
+    cards = dict(re.findall(r'data-format="([\w-]+)">.*?<p class="machines">For: ([^<]*)</p>',
+                            text, re.S))  # fmt: skip
+    assert "arm64 servers" in cards["iso"] and "arm64 servers" in cards["usb"]
+    assert "arm64 servers" in cards["uefimg"]
+    assert cards["krn"] == "PCs (x86-64) booting with BIOS only."
+    arm64 = (
+        'href="/uefi/prod/1234?arch=arm64" data-download data-filename="zos-prod-1234-arm64.efi"'
+    )
+    assert arm64 in text
+    response = client.head("/uefi/prod/1234?arch=arm64")
+    assert response["Content-Disposition"] == 'attachment; filename="zos-prod-1234-arm64.efi"'
+
+
+def test_a_network_with_only_an_arm64_kernel_can_be_chosen(client, kernel, make_kernel):
+    arm = make_kernel("zero-os-arm64.efi", b"arm")
+    arm.arch = "arm64"
+    arm.save()
+    network = Network.objects.create(slug="armnet", name="ARM network")
+    network.switch_kernel(arm, arch="arm64")
+    text = page(client)
+    label = re.search(r'id="network-armnet"[^>]*>', text).group(0)
+    assert "disabled" not in label
+    assert "arm64 servers only; arm64 servers boot <code>zero-os-arm64.efi</code>" in text
+    assert download_links(page(client, network="armnet", farm="7"))["iso"] == "/iso/armnet/7"

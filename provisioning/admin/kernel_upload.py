@@ -14,7 +14,8 @@ from django.conf import settings
 from django.core import signing
 from django.core.files import File
 
-from ..models import Kernel
+from ..models import Arch, Kernel
+from ..models.kernels import ARCH_HEADER_BYTES, arch_mismatch, detect_arch
 from ..validators import validate_kernel_name
 
 SALT = "zosboot.kernel-upload"
@@ -31,7 +32,7 @@ class KernelForm(forms.ModelForm):
 
     class Meta:
         model = Kernel
-        fields = ("name", "file", "notes")
+        fields = ("name", "arch", "file", "notes")
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -42,6 +43,8 @@ class KernelForm(forms.ModelForm):
         )
         # On the add page clean() asks for a file unless one was kept from the last try.
         self.fields["file"].required = False
+        # Not sent (a script posting the form): what the file's header says, else amd64.
+        self.fields["arch"].required = False
         self.kept_path: Path | None = None
 
     def clean(self) -> dict:
@@ -61,7 +64,20 @@ class KernelForm(forms.ModelForm):
                 self.add_error("name", f"{name!r} cannot be a kernel name: type one.")
                 return data
             data["name"] = name
+        if upload:
+            self._check_arch(upload, data.get("name") or Path(upload.name).name, data)
         return data
+
+    def _check_arch(self, upload, name: str, data: dict) -> None:
+        """Refuse a file whose header says another architecture than the one chosen."""
+        upload.seek(0)
+        detected = detect_arch(upload.read(ARCH_HEADER_BYTES))
+        upload.seek(0)
+        if not data.get("arch"):
+            data["arch"] = detected or Arch.AMD64
+        refusal = arch_mismatch(name, data["arch"], detected)
+        if refusal is not None:
+            self.add_error("arch", f"{refusal.messages[0]}: choose {detected}.")
 
     def full_clean(self) -> None:
         super().full_clean()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count, OuterRef, Subquery
 from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 
-from ..models import Kernel, KernelChange, LatestBoot, Network
+from ..models import Arch, Kernel, KernelChange, LatestBoot, Network
+from ..models.networks import POINTER_FIELDS
 from .history import running_link
 from .kernel_upload import KernelForm
 from .readonly import ReadOnlyAdmin
@@ -23,7 +25,9 @@ def _machines(**match) -> Subquery:
 class KernelChangeInline(admin.TabularInline):
     model = KernelChange
     fk_name = "network"
-    fields = ("changed_at", "previous_label", "new_label", "changed_by", "changed_via", "note")
+    fields = (
+        "changed_at", "arch", "previous_label", "new_label", "changed_by", "changed_via", "note",
+    )  # fmt: skip
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -34,12 +38,25 @@ class KernelChangeInline(admin.TabularInline):
 
 @admin.register(Network)
 class NetworkAdmin(admin.ModelAdmin):
-    list_display = ("slug", "name", "active", "kernel", "link", "kernel_since", "machines")
+    list_display = (
+        "slug", "name", "active", "kernel", "link", "arm64", "kernel_since", "machines",
+    )  # fmt: skip
     list_filter = ("active",)
-    search_fields = ("slug", "name", "kernel__name")
-    autocomplete_fields = ("kernel", "link")
+    search_fields = ("slug", "name", "kernel__name", "kernel_arm64__name")
+    autocomplete_fields = ("kernel", "link", "kernel_arm64", "link_arm64")
+    fieldsets = (
+        (None, {"fields": ("slug", "name", "active", "extra_args", "machines")}),
+        ("amd64 machines", {"fields": ("kernel", "link")}),
+        ("arm64 machines", {"fields": ("kernel_arm64", "link_arm64")}),
+    )
     inlines = [KernelChangeInline]
-    actions = ["rollback_kernel"]
+    actions = ["rollback_kernel", "rollback_arm64_kernel"]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:  # no machines to count on the add page
+            first = ("slug", "name", "active", "extra_args")
+            return ((None, {"fields": first}), *self.fieldsets[1:])
+        return self.fieldsets
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_machines=_machines(network=OuterRef("pk")))
@@ -56,39 +73,52 @@ class NetworkAdmin(admin.ModelAdmin):
     def kernel_since(self, network: Network):
         return network.kernel_since()
 
-    def save_model(self, request, obj: Network, form, change: bool) -> None:
-        new_kernel, new_link = obj.kernel, obj.link
-        if change and {"kernel", "link"} & set(form.changed_data):
-            # Save everything else, then switch through the audited path.
-            saved = Network.objects.get(pk=obj.pk)
-            obj.kernel, obj.link = saved.kernel, saved.link
-            super().save_model(request, obj, form, change)
-            if new_link is not None:
-                obj.follow_link(new_link, user=request.user, note="changed in admin")
-            else:
-                obj.switch_kernel(new_kernel, user=request.user, note="changed in admin")
-            return
-        obj.kernel, obj.link = None, None
-        super().save_model(request, obj, form, change)
-        if new_link is not None:
-            obj.follow_link(new_link, user=request.user, note="network created")
-        elif new_kernel is not None:
-            obj.switch_kernel(new_kernel, user=request.user, note="network created")
+    @admin.display(description="arm64 kernel")
+    def arm64(self, network: Network) -> str:
+        kernel, link = network.pointer(Arch.ARM64)
+        return f"link {link.name}" if link is not None else kernel.name if kernel else "-"
 
-    @admin.action(description="Roll back to the previous kernel")
-    def rollback_kernel(self, request, queryset) -> None:
+    def save_model(self, request, obj: Network, form, change: bool) -> None:
+        # Save everything else, then switch each architecture's pointer that changed through
+        # the audited path.
+        wanted = {arch: obj.pointer(arch) for arch in Arch}
+        saved = Network.objects.get(pk=obj.pk) if change else None
+        for fields in POINTER_FIELDS.values():
+            for field in fields:
+                setattr(obj, field, getattr(saved, field) if saved is not None else None)
+        super().save_model(request, obj, form, change)
+        note = "changed in admin" if change else "network created"
+        for arch, (kernel, link) in wanted.items():
+            if change and not set(POINTER_FIELDS[arch]) & set(form.changed_data):
+                continue
+            if link is not None:
+                obj.follow_link(link, user=request.user, note=note, arch=arch)
+            elif kernel is not None or change:
+                obj.switch_kernel(kernel, user=request.user, note=note, arch=arch)
+
+    def _rollback(self, request, queryset, arch: str) -> None:
+        machines = "" if arch == Arch.AMD64 else f" on {arch} machines"
         for network in queryset:
             try:
-                change = network.rollback_kernel(user=request.user)
-            except KernelChange.NoPrevious as exc:
-                self.message_user(request, str(exc), messages.ERROR)
+                change = network.rollback_kernel(user=request.user, arch=arch)
+            except (KernelChange.NoPrevious, ValidationError) as exc:
+                text = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+                self.message_user(request, text, messages.ERROR)
             else:
                 self.message_user(
                     request,
-                    f"{network.slug} now boots {change.new_label} again "
+                    f"{network.slug} now boots {change.new_label}{machines} again "
                     f"(was {change.previous_label}).",
                     messages.SUCCESS,
                 )
+
+    @admin.action(description="Roll back to the previous kernel")
+    def rollback_kernel(self, request, queryset) -> None:
+        self._rollback(request, queryset, Arch.AMD64)
+
+    @admin.action(description="Roll back to the previous arm64 kernel")
+    def rollback_arm64_kernel(self, request, queryset) -> None:
+        self._rollback(request, queryset, Arch.ARM64)
 
 
 class PromoteForm(forms.Form):
@@ -99,11 +129,16 @@ class PromoteForm(forms.Form):
 
 @admin.register(Kernel)
 class KernelAdmin(admin.ModelAdmin):
-    list_display = ("name", "size_mb", "short_sha256", "uploaded_at", "booted_by", "running")
+    list_display = (
+        "name", "arch", "size_mb", "short_sha256", "uploaded_at", "booted_by", "running",
+    )  # fmt: skip
     search_fields = ("name", "sha256", "notes")
-    list_filter = ("uploaded_at",)
+    list_filter = ("arch", "uploaded_at")
     readonly_fields = ("sha256", "size", "uploaded_at", "booted_by", "running")
-    fields = ("name", "file", "notes", "sha256", "size", "uploaded_at", "booted_by", "running")
+    fields = (
+        "name", "arch", "file", "notes", "sha256", "size", "uploaded_at", "booted_by",
+        "running",
+    )  # fmt: skip
     form = KernelForm
     actions = ["promote"]
 
@@ -117,7 +152,8 @@ class KernelAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         running = _machines(kernel_name=OuterRef("name"))
-        return super().get_queryset(request).prefetch_related("networks").annotate(_running=running)
+        networks = ("networks", "networks_arm64")
+        return super().get_queryset(request).prefetch_related(*networks).annotate(_running=running)
 
     @admin.display(description="running on")
     def running(self, kernel: Kernel):
@@ -147,7 +183,7 @@ class KernelAdmin(admin.ModelAdmin):
 
     @admin.display(description="networks booting it")
     def booted_by(self, kernel: Kernel):
-        networks = list(kernel.networks.all())
+        networks = [*kernel.networks.all(), *kernel.networks_arm64.all()]
         if not networks:
             return "-"
         return format_html_join(", ", "{}", ((n.slug,) for n in networks))
@@ -159,14 +195,21 @@ class KernelAdmin(admin.ModelAdmin):
             return None
         kernel = queryset.get()
         form = PromoteForm(request.POST if "apply" in request.POST else None)
+        machines = "" if kernel.arch == Arch.AMD64 else f" on {kernel.arch} machines"
         if form.is_valid():
-            for network in form.cleaned_data["networks"]:
-                network.switch_kernel(kernel, user=request.user, note="promoted in admin")
+            try:
+                for network in form.cleaned_data["networks"]:
+                    network.switch_kernel(
+                        kernel, user=request.user, note="promoted in admin", arch=kernel.arch
+                    )
+            except ValidationError as exc:
+                self.message_user(request, exc.messages[0], messages.ERROR)
+                return None
             chosen = [n.slug for n in form.cleaned_data["networks"]]
             who = f"Network {chosen[0]} now boots" if len(chosen) == 1 else (
                 f"Networks {', '.join(chosen)} now boot"
             )  # fmt: skip
-            self.message_user(request, f"{who} {kernel.name}.", messages.SUCCESS)
+            self.message_user(request, f"{who} {kernel.name}{machines}.", messages.SUCCESS)
             return None
         return TemplateResponse(
             request,
@@ -174,7 +217,8 @@ class KernelAdmin(admin.ModelAdmin):
             {
                 **self.admin_site.each_context(request),
                 "title": f"Boot {kernel.name} on networks",
-                "intro": "Nodes of the networks you pick boot this kernel from their next boot.",
+                "intro": f"Nodes of the networks you pick boot this kernel{machines} from "
+                "their next boot.",
                 "form": form,
                 "queryset": queryset,
                 "action": "promote",
@@ -186,7 +230,7 @@ class KernelAdmin(admin.ModelAdmin):
 @admin.register(KernelChange)
 class KernelChangeAdmin(ReadOnlyAdmin):
     list_display = (
-        "changed_at", "network", "previous_label", "new_label", "changed_by",
+        "changed_at", "network", "arch", "previous_label", "new_label", "changed_by",
         "changed_via", "note",
     )  # fmt: skip
     actions = ["restore"]
@@ -206,6 +250,9 @@ class KernelChangeAdmin(ReadOnlyAdmin):
         except KernelChange.NoPrevious as exc:
             self.message_user(request, f"Cannot roll back: {exc}.", messages.ERROR)
             return
+        except ValidationError as exc:
+            self.message_user(request, f"Cannot roll back: {exc.messages[0]}.", messages.ERROR)
+            return
         if done is None:
             self.message_user(request, f"{change.network} boots {change.new_label} already.")
         else:
@@ -213,7 +260,7 @@ class KernelChangeAdmin(ReadOnlyAdmin):
                 request, f"{change.network} now boots {change.new_label} again.", messages.SUCCESS
             )
 
-    list_filter = ("network", "changed_at")
+    list_filter = ("network", "arch", "changed_at")
     search_fields = ("previous_name", "new_name", "previous_link_name", "new_link_name",
                      "changed_via", "note")  # fmt: skip
     date_hierarchy = "changed_at"

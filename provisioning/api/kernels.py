@@ -16,7 +16,9 @@ from . import api, can_publish, can_read, via
 from .lookups import _kernel, _link
 from .schemas import ChangeOut, KernelOut, LinkOut, Message, NodeRunning, PointIn, answers
 
-_KERNELS = Kernel.objects.prefetch_related("networks", "links__networks")
+_KERNELS = Kernel.objects.prefetch_related(
+    "networks", "networks_arm64", "links__networks", "links__networks_arm64"
+)
 
 
 @api.get("/kernels", response=answers(list[KernelOut]), auth=can_read, tags=["kernels"])
@@ -49,6 +51,12 @@ _UPLOAD_BODY = {
                             "pattern": "^[0-9a-f]{64}$",
                             "description": "The sha256 the pipeline computed; checked.",
                         },
+                        "arch": {
+                            "type": "string",
+                            "enum": ["amd64", "arm64"],
+                            "description": "What it is built for (default: what its header "
+                            "says, else amd64); a header that says otherwise is refused.",
+                        },
                     },
                 }
             }
@@ -77,7 +85,8 @@ def upload_kernel(request):
         upload.discard()
         return Status(400, {"detail": f"the upload's sha256 is {upload.sha256}, not {expected!r}"})
     try:
-        stored, created = uploads.register(upload, via=via(request))
+        arch = (fields.get("arch") or "").strip() or None
+        stored, created = uploads.register(upload, via=via(request), arch=arch)
     except ValidationError as exc:
         return Status(400, {"detail": exc.messages[0]})
     except KernelConflict as exc:

@@ -21,7 +21,7 @@ def _kernel(name: str) -> Kernel:
 def _network(slug: str) -> Network:
     if not NETWORK_SLUG_RE.fullmatch(slug):
         raise HttpError(400, "network names are lower-case letters, digits and dashes")
-    network = Network.objects.select_related("kernel", "link__kernel").filter(slug=slug).first()
+    network = Network.objects.select_related(*Network.POINTERS_JOINED).filter(slug=slug).first()
     if network is None:
         raise HttpError(404, f"no network named {slug}")
     return network

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from ninja import Status
 
-from ..models import KernelChange, Network
+from ..models import Arch, KernelChange, Network
 from . import api, can_read, can_switch_networks, via
 from .lookups import _kernel, _link, _network
 from .schemas import ChangeOut, Message, NetworkOut, SwitchIn, answers
@@ -12,7 +13,7 @@ from .schemas import ChangeOut, Message, NetworkOut, SwitchIn, answers
 
 @api.get("/networks", response=answers(list[NetworkOut]), auth=can_read, tags=["networks"])
 def list_networks(request):
-    return [NetworkOut.of(n) for n in Network.objects.select_related("kernel", "link__kernel")]
+    return [NetworkOut.of(n) for n in Network.objects.select_related(*Network.POINTERS_JOINED)]
 
 
 @api.get("/networks/{slug}", response=answers(NetworkOut), auth=can_read, tags=["networks"])
@@ -31,19 +32,25 @@ def network_changes(request, slug: str):
 
 @api.post(
     "/networks/{slug}/kernel",
-    response=answers({200: NetworkOut, 400: Message}),
+    response=answers({200: NetworkOut, 400: Message, 409: Message}),
     auth=can_switch_networks,
     tags=["networks"],
 )
 def switch_network(request, slug: str, body: SwitchIn):
-    """Pin the network to a kernel, or make it follow a branch link."""
+    """Pin the network's machines of `arch` (default amd64) to a kernel built for it, or make
+    them follow a branch link."""
     network = _network(slug)
     if (body.kernel is None) == (body.link is None):
         return Status(400, {"detail": "give either kernel or link"})
-    if body.link is not None:
-        network.follow_link(_link(body.link), note="api", via=via(request))
-    else:
-        network.switch_kernel(_kernel(body.kernel), note="api", via=via(request))
+    try:
+        if body.link is not None:
+            network.follow_link(_link(body.link), note="api", via=via(request), arch=body.arch)
+        else:
+            network.switch_kernel(
+                _kernel(body.kernel), note="api", via=via(request), arch=body.arch
+            )
+    except ValidationError as exc:
+        return Status(409, {"detail": exc.messages[0]})
     return Status(200, NetworkOut.of(_network(slug)))
 
 
@@ -53,13 +60,14 @@ def switch_network(request, slug: str, body: SwitchIn):
     auth=can_switch_networks,
     tags=["networks"],
 )
-def rollback_network(request, slug: str, to: int | None = None):
-    """Go back to what the network booted before its last switch, or with `to` (a change's
-    `id` from /changes) to what any earlier switch set."""
+def rollback_network(request, slug: str, to: int | None = None, arch: Arch = Arch.AMD64):
+    """Go back to what the network's `arch` machines (default amd64) booted before its last
+    switch, or with `to` (a change's `id` from /changes) to what any earlier switch set, on
+    that change's architecture."""
     network = _network(slug)
     try:
         if to is None:
-            network.rollback_kernel(via=via(request))
+            network.rollback_kernel(via=via(request), arch=arch)
         else:
             change = KernelChange.objects.filter(network=network, pk=to).first()
             if change is None:
@@ -67,4 +75,6 @@ def rollback_network(request, slug: str, to: int | None = None):
             network.restore(change, via=via(request))
     except KernelChange.NoPrevious as exc:
         return Status(409, {"detail": str(exc)})
+    except ValidationError as exc:
+        return Status(409, {"detail": exc.messages[0]})
     return Status(200, NetworkOut.of(_network(slug)))

@@ -9,7 +9,7 @@ from typing import Annotated
 from ninja import Field, Schema
 from pydantic import AfterValidator
 
-from ..models import Kernel, Network, Node
+from ..models import Arch, Kernel, Network, Node
 
 # PostgreSQL text cannot hold a NUL character (SQLite's can): free text a client writes or
 # filters by is refused with a 422, never left to fail in the database.
@@ -28,7 +28,6 @@ def _in_utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_in_utc)]
-
 
 
 class Message(Schema):
@@ -50,19 +49,26 @@ def answers(ok) -> dict:
 
 class KernelOut(Schema):
     name: str
+    arch: str = Field(description="What it is built for: amd64 or arm64.")
     sha256: str
     size: int
     uploaded_at: datetime
     notes: str
-    networks: list[str] = Field(description="Networks that boot it (pinned or through a link).")
+    networks: list[str] = Field(
+        description="Networks that boot it on its architecture's machines (pinned or through a "
+        "link)."
+    )
     links: list[str] = Field(description="Branch links that point at it.")
 
     @staticmethod
     def of(kernel: Kernel) -> KernelOut:
-        pinned = {n.slug for n in kernel.networks.all()}
-        linked = {n.slug for link in kernel.links.all() for n in link.networks.all()}
+        pinned = {n.slug for n in [*kernel.networks.all(), *kernel.networks_arm64.all()]}
+        linked = {
+            n.slug for link in kernel.links.all()
+            for n in [*link.networks.all(), *link.networks_arm64.all()]
+        }  # fmt: skip
         return KernelOut(
-            name=kernel.name, sha256=kernel.sha256, size=kernel.size,
+            name=kernel.name, arch=kernel.arch, sha256=kernel.sha256, size=kernel.size,
             uploaded_at=kernel.uploaded_at, notes=kernel.notes,
             networks=sorted(pinned | linked),
             links=sorted(link.name for link in kernel.links.all()),
@@ -73,17 +79,22 @@ class NetworkOut(Schema):
     slug: str
     name: str
     active: bool
-    kernel: str | None = Field(description="The kernel it boots now.")
+    kernel: str | None = Field(description="The kernel amd64 machines boot now.")
     link: str | None = Field(description="The branch link it follows, if it follows one.")
+    arm64_kernel: str | None = Field(description="The kernel arm64 machines boot now.")
+    arm64_link: str | None = Field(description="The branch link it follows on arm64 machines.")
     extra_args: str
 
     @staticmethod
     def of(network: Network) -> NetworkOut:
-        current = network.current_kernel
+        current, arm64 = network.current_kernel, network.current_arm64_kernel
         return NetworkOut(
             slug=network.slug, name=network.name, active=network.active,
             kernel=current.name if current else None,
-            link=network.link.name if network.link_id else None, extra_args=network.extra_args,
+            link=network.link.name if network.link_id else None,
+            arm64_kernel=arm64.name if arm64 else None,
+            arm64_link=network.link_arm64.name if network.link_arm64_id else None,
+            extra_args=network.extra_args,
         )  # fmt: skip
 
 
@@ -94,6 +105,9 @@ class ChangeOut(Schema):
     new: str
     changed_by: str
     note: str
+    arch: str | None = Field(
+        None, description="A network's change: which architecture's kernel it switched."
+    )
 
     @staticmethod
     def of(change) -> ChangeOut:
@@ -102,13 +116,14 @@ class ChangeOut(Schema):
         new = getattr(change, "new_label", change.new_name)
         return ChangeOut(
             id=change.pk, changed_at=change.changed_at, previous=previous, new=new,
-            changed_by=who or "", note=change.note,
+            changed_by=who or "", note=change.note, arch=getattr(change, "arch", None),
         )  # fmt: skip
 
 
 class SwitchIn(Schema):
     kernel: str | None = Field(None, description="Pin this kernel (by name) ...")
     link: str | None = Field(None, description="... or follow this branch link.")
+    arch: Arch = Field(Arch.AMD64, description="On the machines of this architecture.")
 
 
 class LinkOut(Schema):

@@ -7,13 +7,14 @@ its audit trail), `links` (branch links), `generation` (the configuration genera
 
 from .fleet import BootEvent, Farm, FleetChange, LatestBoot, Node, NodeQuerySet
 from .generation import ConfigGeneration
-from .kernels import Kernel, KernelStorage, hash_file, kernel_upload_to
+from .kernels import Arch, Kernel, KernelStorage, detect_arch, hash_file, kernel_upload_to
 from .links import BranchLink, LinkChange
 from .networks import KernelChange, Network, NetworkQuerySet
 from .tokens import ApiToken
 
 __all__ = [
     "ApiToken",
+    "Arch",
     "BootEvent",
     "BranchLink",
     "ConfigGeneration",
@@ -28,6 +29,7 @@ __all__ = [
     "NetworkQuerySet",
     "Node",
     "NodeQuerySet",
+    "detect_arch",
     "hash_file",
     "kernel_upload_to",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.utils import timezone
@@ -28,6 +29,39 @@ class KernelStorage(FileSystemStorage):
         return os.path.abspath(self.base_location)
 
 
+class Arch(models.TextChoices):
+    """The machine architectures a kernel is built for, as Debian names them."""
+
+    AMD64 = "amd64", "amd64 (x86-64)"
+    ARM64 = "arm64", "arm64 (AArch64)"
+
+
+#: What the kernel headers say, read from the first bytes of the file: an arm64 Linux Image
+#: has the magic "ARMd" at 0x38, an x86 bzImage "HdrS" at 0x202 (both boot protocols'
+#: documented headers; Zero-OS kernels are such EFI-stub images).
+_ARCH_MAGICS = ((0x38, b"ARMd", Arch.ARM64), (0x202, b"HdrS", Arch.AMD64))
+ARCH_HEADER_BYTES = 0x206
+
+
+def detect_arch(head: bytes) -> Arch | None:
+    """The architecture a kernel file's header names, from its first ARCH_HEADER_BYTES
+    bytes; None when it is neither kind of image (a test file, a format not known here)."""
+    for offset, magic, arch in _ARCH_MAGICS:
+        if head[offset : offset + len(magic)] == magic:
+            return arch
+    return None
+
+
+def arch_mismatch(name: str, declared: str, detected: str | None) -> ValidationError | None:
+    """The refusal when a file's header says another architecture than the one declared."""
+    if detected is None or detected == declared:
+        return None
+    return ValidationError(
+        f"{name} is an {detected} kernel (its header says so), not {declared}",
+        code="arch_mismatch",
+    )
+
+
 def kernel_upload_to(instance: Kernel, filename: str) -> str:
     # The kernel's name is validated to be a plain file name; the uploaded name is ignored.
     return instance.name
@@ -45,6 +79,13 @@ class Kernel(models.Model):
     file = models.FileField(storage=KernelStorage(), upload_to=kernel_upload_to, max_length=255)
     sha256 = models.CharField(max_length=64, editable=False, blank=True)
     size = models.PositiveBigIntegerField(editable=False, default=0)
+    arch = models.CharField(
+        "architecture",
+        max_length=8,
+        choices=Arch.choices,
+        default=Arch.AMD64,
+        help_text="The machines it is built for. A network boots one kernel per architecture.",
+    )
     uploaded_at = models.DateTimeField(default=timezone.now, editable=False)
     notes = models.TextField(blank=True)
 
@@ -64,6 +105,35 @@ class Kernel(models.Model):
     @property
     def download_path(self) -> str:
         return f"/kernel/{self.name}"
+
+    def detected_arch(self) -> Arch | None:
+        """The architecture the file's header names (None: unknown, or no file)."""
+        if not self.file:
+            return None
+        try:
+            self.file.open("rb")
+            try:
+                self.file.seek(0)
+                head = self.file.read(ARCH_HEADER_BYTES)
+                self.file.seek(0)
+            finally:
+                if getattr(self.file, "_committed", True):
+                    self.file.close()
+        except OSError:
+            return None
+        return detect_arch(head)
+
+    def check_arch(self, arch: str) -> None:
+        """Raise ValidationError unless this kernel can be what `arch` machines boot: its
+        recorded architecture, and its file's header when that says one."""
+        if self.arch != arch:
+            raise ValidationError(
+                f"{self.name} is an {self.arch} kernel; {arch} machines cannot boot it",
+                code="arch_mismatch",
+            )
+        refusal = arch_mismatch(self.name, arch, self.detected_arch())
+        if refusal is not None:
+            raise refusal
 
 
 def hash_file(fileobj) -> tuple[str, int]:

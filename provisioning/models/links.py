@@ -98,6 +98,8 @@ class BranchLink(models.Model):
             )
         with transaction.atomic():
             link = cls.objects.select_for_update().filter(name=name).first()
+            if link is not None:
+                link.check_followers(kernel)
             previous = link.kernel if link else None
             if link is None:
                 link = cls.objects.create(name=name, kernel=kernel)
@@ -117,6 +119,19 @@ class BranchLink(models.Model):
             )
             ConfigGeneration.bump()
         return link, change
+
+    def check_followers(self, kernel: Kernel) -> None:
+        """Raise ValidationError if a network follows this link on machines of another
+        architecture than `kernel`'s: moving it would send them a kernel they cannot boot."""
+        followers = {"amd64": self.networks.all(), "arm64": self.networks_arm64.all()}
+        for arch, networks in followers.items():
+            slugs = sorted(network.slug for network in networks)
+            if slugs and kernel.arch != arch:
+                raise ValidationError(
+                    f"{', '.join(slugs)} follow{'s' if len(slugs) == 1 else ''} {self.name} on "
+                    f"{arch} machines; {kernel.name} is an {kernel.arch} kernel",
+                    code="arch_mismatch",
+                )
 
     def rollback(self, user=None, via: str = "") -> LinkChange:
         """Point the link back at the build it served before its last move."""

@@ -1,5 +1,6 @@
-"""Networks and the kernel each boots: a pointer, changed through an audited path, and the
-configuration generation every worker checks its copy against."""
+"""Networks and the kernels they boot: one pointer per architecture (amd64, arm64), each
+changed through the same audited path, and the configuration generation every worker checks
+its copy against."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.db import models, transaction
 
 from ..validators import validate_kernel_args, validate_network_slug
 from .generation import ConfigGeneration
-from .kernels import Kernel
+from .kernels import Arch, Kernel
 from .links import AuditedChange, BranchLink, actor_fields
 
 
@@ -18,7 +19,12 @@ class NetworkQuerySet(models.QuerySet):
 
     def rolling_back_to(self, kernel: Kernel) -> list[Network]:
         """The networks whose rollback would boot this kernel (a handful of networks)."""
-        return [network for network in self if network.rollback_target() == kernel]
+        return [network for network in self if network.rollback_target(kernel.arch) == kernel]
+
+
+#: Each architecture's pointer: the (kernel, link) fields of a Network. amd64 keeps the
+#: field names it always had (nodes, images and scripts in the field rely on them).
+POINTER_FIELDS = {Arch.AMD64: ("kernel", "link"), Arch.ARM64: ("kernel_arm64", "link_arm64")}
 
 
 class Network(models.Model):
@@ -51,6 +57,25 @@ class Network(models.Model):
         help_text="Instead of a kernel: follow this branch link and boot whatever build it "
         "points at (dev and QA networks track the newest build; prod stays pinned).",
     )
+    kernel_arm64 = models.ForeignKey(
+        Kernel,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="networks_arm64",
+        verbose_name="arm64 kernel",
+        help_text="The kernel arm64 machines of this network boot (served as "
+        "/kernel/net/arm64/SLUG.efi). Empty: arm64 machines are told there is none.",
+    )
+    link_arm64 = models.ForeignKey(
+        BranchLink,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="networks_arm64",
+        verbose_name="arm64 branch link",
+        help_text="Instead of an arm64 kernel: follow this branch link on arm64 machines.",
+    )
     extra_args = models.CharField(
         "default extra kernel arguments",
         max_length=512,
@@ -61,6 +86,9 @@ class Network(models.Model):
 
     objects = NetworkQuerySet.as_manager()
 
+    #: select_related() for every architecture's pointer and the build its link serves.
+    POINTERS_JOINED = ("kernel", "link__kernel", "kernel_arm64", "link_arm64__kernel")
+
     class Meta:
         ordering = ["slug"]
         verbose_name = "network"
@@ -70,46 +98,106 @@ class Network(models.Model):
 
     @property
     def kernel_path(self) -> str:
-        return f"/kernel/net/{self.slug}.efi"
+        return self.kernel_path_for(Arch.AMD64)
+
+    def kernel_path_for(self, arch: str) -> str:
+        """Where the network's kernel for `arch` is served: `/kernel/net/SLUG.efi` for amd64
+        (the field's URL), `/kernel/net/arm64/SLUG.efi` for arm64."""
+        if arch == Arch.AMD64:
+            return f"/kernel/net/{self.slug}.efi"
+        return f"/kernel/net/{arch}/{self.slug}.efi"
 
     def clean(self) -> None:
-        if self.kernel_id and self.link_id:
-            raise ValidationError(
-                "pin a kernel or follow a branch link, not both", code="kernel_and_link"
-            )
+        for arch, (kernel_field, link_field) in POINTER_FIELDS.items():
+            kernel, link = self.pointer(arch)
+            if kernel is not None and link is not None:
+                raise ValidationError(
+                    f"{arch}: pin a kernel or follow a branch link, not both",
+                    code="kernel_and_link",
+                )
+            chosen = link.kernel if link is not None else kernel
+            if chosen is not None:
+                try:
+                    chosen.check_arch(arch)
+                except ValidationError as exc:
+                    raise ValidationError(
+                        {link_field if link is not None else kernel_field: exc.messages[0]},
+                        code="arch_mismatch",
+                    ) from None
+
+    def pointer(self, arch: str) -> tuple[Kernel | None, BranchLink | None]:
+        """The (kernel, link) the network's `arch` pointer holds (at most one is set)."""
+        kernel_field, link_field = POINTER_FIELDS[Arch(arch)]
+        kernel = getattr(self, kernel_field) if getattr(self, f"{kernel_field}_id") else None
+        link = getattr(self, link_field) if getattr(self, f"{link_field}_id") else None
+        return kernel, link
+
+    def kernel_for(self, arch: str) -> Kernel | None:
+        """What `arch` machines of the network boot now: the link's kernel when it follows
+        one."""
+        kernel, link = self.pointer(arch)
+        return link.kernel if link is not None else kernel
 
     @property
     def current_kernel(self) -> Kernel | None:
-        """What the network boots now: its link's kernel when it follows one."""
-        return self.link.kernel if self.link_id else self.kernel
+        """What the network boots now on amd64 machines (its link's kernel when it follows
+        one)."""
+        return self.kernel_for(Arch.AMD64)
+
+    @property
+    def current_arm64_kernel(self) -> Kernel | None:
+        return self.kernel_for(Arch.ARM64)
+
+    @property
+    def has_kernel(self) -> bool:
+        """Whether machines of some architecture can boot it."""
+        return any(self.kernel_for(arch) is not None for arch in Arch)
 
     def switch_kernel(
-        self, kernel: Kernel | None, user=None, note: str = "", via: str = ""
+        self,
+        kernel: Kernel | None,
+        user=None,
+        note: str = "",
+        via: str = "",
+        arch: str = Arch.AMD64,
     ) -> KernelChange | None:
-        """Pin the network to a kernel; recorded with who did it and what it was before."""
-        return self._point(kernel, None, user=user, note=note, via=via)
+        """Pin the network's `arch` machines to a kernel built for `arch`; recorded with who
+        did it and what it was before. ValidationError for a kernel of another
+        architecture."""
+        return self._point(kernel, None, arch=arch, user=user, note=note, via=via)
 
     def follow_link(
-        self, link: BranchLink, user=None, note: str = "", via: str = ""
+        self,
+        link: BranchLink,
+        user=None,
+        note: str = "",
+        via: str = "",
+        arch: str = Arch.AMD64,
     ) -> KernelChange | None:
-        """Make the network boot whatever `link` points at, now and after every publish."""
-        return self._point(None, link, user=user, note=note, via=via)
+        """Make the network's `arch` machines boot whatever `link` points at, now and after
+        every publish."""
+        return self._point(None, link, arch=arch, user=user, note=note, via=via)
 
-    def _point(self, kernel, link, *, user, note: str, via: str) -> KernelChange | None:
+    def _point(self, kernel, link, *, arch: str, user, note: str, via: str) -> KernelChange | None:
+        arch = Arch(arch)
+        chosen = link.kernel if link is not None else kernel
+        if chosen is not None:
+            chosen.check_arch(arch)
+        kernel_field, link_field = POINTER_FIELDS[arch]
         with transaction.atomic():
             current = Network.objects.select_for_update().get(pk=self.pk)
-            if (current.kernel_id, current.link_id) == (
-                kernel.pk if kernel else None,
-                link.pk if link else None,
-            ):
-                self.kernel, self.link = kernel, link
+            was_kernel, was_link = current.pointer(arch)
+            if (was_kernel, was_link) == (kernel, link):
+                setattr(self, kernel_field, kernel)
+                setattr(self, link_field, link)
                 return None
             change = KernelChange.objects.create(
                 network=self,
-                previous=current.kernel,
-                previous_name=current.kernel.name if current.kernel else "",
-                previous_link=current.link,
-                previous_link_name=current.link.name if current.link else "",
+                arch=arch,
+                previous=was_kernel,
+                previous_name=was_kernel.name if was_kernel else "",
+                previous_link=was_link,
+                previous_link_name=was_link.name if was_link else "",
                 new=kernel,
                 new_name=kernel.name if kernel else "",
                 new_link=link,
@@ -117,26 +205,31 @@ class Network(models.Model):
                 note=note,
                 **actor_fields(user, via),
             )
-            Network.objects.filter(pk=self.pk).update(kernel=kernel, link=link)
+            Network.objects.filter(pk=self.pk).update(**{kernel_field: kernel, link_field: link})
             ConfigGeneration.bump()
-            self.kernel, self.link = kernel, link
+            setattr(self, kernel_field, kernel)
+            setattr(self, link_field, link)
         return change
 
-    def rollback_kernel(self, user=None, via: str = "") -> KernelChange:
-        """Go back to what the network booted before its last switch (kernel or link)."""
-        last = self.kernel_changes.order_by("-changed_at", "-pk").first()
+    def rollback_kernel(self, user=None, via: str = "", arch: str = Arch.AMD64) -> KernelChange:
+        """Go back to what the network's `arch` machines booted before its last switch
+        (kernel or link)."""
+        last = self._last_change(arch)
         if last is None or (last.previous is None and last.previous_link is None):
+            what = "kernel" if arch == Arch.AMD64 else f"{arch} kernel"
             raise KernelChange.NoPrevious(
-                f"network {self.slug} has no previous kernel to roll back to"
+                f"network {self.slug} has no previous {what} to roll back to"
             )
         note = f"rollback from {last.new_link_name or last.new_name}"
-        change = self._point(last.previous, last.previous_link, user=user, note=note, via=via)
+        change = self._point(
+            last.previous, last.previous_link, arch=arch, user=user, note=note, via=via
+        )
         assert change is not None
         return change
 
     def restore(self, change: KernelChange, user=None, via: str = "") -> KernelChange | None:
         """Boot again what one entry of the history switched the network to, however far
-        back (rollback to any entry, not only the last)."""
+        back (rollback to any entry, not only the last), on that entry's architecture."""
         if change.network_id != self.pk:
             raise KernelChange.NoPrevious(f"that change is not one of network {self.slug}")
         if change.new is None and change.new_link is None:
@@ -146,16 +239,21 @@ class Network(models.Model):
             )
         when = f"{change.changed_at:%Y-%m-%d %H:%M:%S}"
         note = f"rollback to the switch of {when} ({change.new_label})"
-        return self._point(change.new, change.new_link, user=user, note=note, via=via)
+        return self._point(
+            change.new, change.new_link, arch=change.arch, user=user, note=note, via=via
+        )
 
-    def rollback_target(self) -> Kernel | None:
-        """The kernel a rollback would boot (the one before the last switch), if any."""
-        last = self.kernel_changes.order_by("-changed_at", "-pk").select_related("previous")
-        last = last.first()
+    def _last_change(self, arch: str) -> KernelChange | None:
+        changes = self.kernel_changes.filter(arch=arch).order_by("-changed_at", "-pk")
+        return changes.select_related("previous", "previous_link").first()
+
+    def rollback_target(self, arch: str = Arch.AMD64) -> Kernel | None:
+        """The kernel a rollback of `arch` would boot (the one before the last switch)."""
+        last = self._last_change(arch)
         return last.previous if last else None
 
-    def kernel_since(self):
-        last = self.kernel_changes.order_by("-changed_at", "-pk").first()
+    def kernel_since(self, arch: str = Arch.AMD64):
+        last = self._last_change(arch)
         return last.changed_at if last else None
 
 
@@ -166,6 +264,14 @@ class KernelChange(AuditedChange):
         pass
 
     network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="kernel_changes")
+    arch = models.CharField(
+        "architecture",
+        max_length=8,
+        choices=Arch.choices,
+        default=Arch.AMD64,
+        help_text="Which of the network's pointers changed: what machines of this "
+        "architecture boot.",
+    )
     # A network may follow a branch link instead of a kernel: both ends record which.
     previous_link = models.ForeignKey(
         BranchLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -180,7 +286,8 @@ class KernelChange(AuditedChange):
         verbose_name = "kernel change"
 
     def __str__(self) -> str:
-        return f"{self.network}: {self.previous_label} -> {self.new_label}"
+        where = str(self.network) if self.arch == Arch.AMD64 else f"{self.network} ({self.arch})"
+        return f"{where}: {self.previous_label} -> {self.new_label}"
 
     @property
     def previous_label(self) -> str:

@@ -26,7 +26,7 @@ def test_node_kernel_override_wins_over_the_network(client, prod, farm, make_ker
     special = make_kernel("zero-os-special.efi", b"special")
     Node.objects.create(mac="52:54:00:ab:cd:ef", farm=farm, network=prod, kernel_override=special)
     script = client.get("/provision/525400abcdef").content.decode()
-    assert "/kernel/zero-os-special.efi?mac=${net${zos_nic}/mac} nomodeset" in script
+    assert "set zos_kernel_url http://testserver/kernel/zero-os-special.efi\n" in script
 
 
 def test_boot_updates_what_the_service_saw(client, prod, farm):

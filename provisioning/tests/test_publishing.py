@@ -196,7 +196,7 @@ def test_moving_a_link_and_rolling_it_back(client, publisher, prod):
     assert response.content.decode() == f"{LINK} -> {newer} (was {BUILD})\n"
     script = client.get(f"/ipxe/prod/1/x/{LINK}").content.decode()
     assert f"kernel={newer}" in script  # what it boots today
-    assert f"http://testserver/kernel/{LINK}" in script  # and stays on it
+    assert f"set zos_kernel_url http://testserver/kernel/{LINK}\n" in script  # and stays on it
     BranchLink.objects.get(name=LINK).rollback()
     assert f"kernel={BUILD}" in client.get(f"/ipxe/prod/1/x/{LINK}").content.decode()
 

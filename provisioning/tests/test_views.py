@@ -16,9 +16,9 @@ def test_ipxe_script_for_network_and_farm(client, prod):
     assert "no-cache" in response["Cache-Control"]
     script = response.content.decode()
     assert script.startswith("#!ipxe\n")
+    assert "set zos_kernel_url http://testserver/kernel/net/prod.efi\n" in script
     assert (
-        "imgfetch --timeout 60000 --name zos "
-        "http://testserver/kernel/net/prod.efi?mac=${net${zos_nic}/mac} "
+        "imgfetch --timeout 60000 --name zos ${zos_kernel_url}?mac=${net${zos_nic}/mac} "
         "nomodeset version=v3 runmode=prod panic=7200 farmer_id=1234 && goto start ||\n"
     ) in script
     assert "imgexec zos" in script
@@ -55,7 +55,7 @@ def test_extra_args_follow_the_service_arguments_and_slash_escape_is_undone(clie
 def test_fourth_segment_names_the_kernel(client, prod, make_kernel):
     make_kernel("zero-os-v4.efi", b"other")
     script = client.get("/ipxe/prod/7/console=ttyS0/zero-os-v4.efi").content.decode()
-    assert "http://testserver/kernel/zero-os-v4.efi?mac=${net${zos_nic}/mac} nomodeset" in script
+    assert "set zos_kernel_url http://testserver/kernel/zero-os-v4.efi\n" in script
 
 
 def test_public_url_setting_decides_the_urls_in_scripts(client, prod, settings):

@@ -181,7 +181,10 @@
     if (link.getAttribute("aria-busy") === "true") {
       return;
     }
-    var status = link.parentElement.querySelector("[data-status]");
+    // The status line right after the link (a card may offer a second file, for arm64).
+    var next = link.nextElementSibling;
+    var status = next && next.matches("[data-status]") ? next :
+      link.parentElement.querySelector("[data-status]");
     var filename = link.dataset.filename;
     link.setAttribute("aria-busy", "true");
     status.className = "status";

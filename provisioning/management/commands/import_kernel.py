@@ -4,13 +4,13 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from provisioning.kernels import KernelConflict, register_kernel
-from provisioning.models import Network
+from provisioning.models import Arch, Network
 
 
 class Command(BaseCommand):
     help = (
         "Register a kernel file: copy it into the kernel store, hash it, and optionally point "
-        "networks at it."
+        "networks at it (their pointer for the kernel's architecture)."
     )
 
     def add_arguments(self, parser):
@@ -23,9 +23,15 @@ class Command(BaseCommand):
             metavar="SLUG",
             help="point this network at the kernel (repeatable)",
         )
+        parser.add_argument(
+            "--arch",
+            choices=Arch.values,
+            help="what the kernel is built for (default: what its header says, else amd64); "
+            "the networks' pointer for that architecture is switched",
+        )
         parser.add_argument("--notes", default="", help="free text shown in the admin")
 
-    def handle(self, *args, file: Path, name, network, notes, **options):
+    def handle(self, *args, file: Path, name, network, notes, arch=None, **options):
         if not file.is_file():
             raise CommandError(f"{file} is not a file")
         networks = []
@@ -35,7 +41,7 @@ class Command(BaseCommand):
                 raise CommandError(f"unknown network {slug!r}")
             networks.append(found)
         try:
-            kernel, created = register_kernel(file, name, notes=notes)
+            kernel, created = register_kernel(file, name, notes=notes, arch=arch)
         except ValidationError as exc:
             raise CommandError(exc.messages[0]) from None
         except KernelConflict as exc:
@@ -43,17 +49,22 @@ class Command(BaseCommand):
         verb = "Registered" if created else "Already registered"
         self.stdout.write(
             self.style.SUCCESS(
-                f"{verb} {kernel.name} ({kernel.size} bytes, sha256 {kernel.sha256})"
+                f"{verb} {kernel.name} ({kernel.arch}, {kernel.size} bytes, sha256 {kernel.sha256})"
             )
         )
+        arch = arch or kernel.arch
+        machines = "" if arch == Arch.AMD64 else f" on {arch} machines"
         for net in networks:
-            change = net.switch_kernel(kernel, note="import_kernel")
+            try:
+                change = net.switch_kernel(kernel, note="import_kernel", arch=arch)
+            except ValidationError as exc:
+                raise CommandError(exc.messages[0]) from None
             if change:
                 self.stdout.write(
                     self.style.SUCCESS(
-                        f"{net.slug} now boots {kernel.name} "
+                        f"{net.slug} now boots {kernel.name}{machines} "
                         f"(was {change.previous_name or 'nothing'})"
                     )
                 )
             else:
-                self.stdout.write(f"{net.slug} already boots {kernel.name}")
+                self.stdout.write(f"{net.slug} already boots {kernel.name}{machines}")
