@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 
+from . import signatures
 from .digests import sha256_path
 from .models import Arch, BranchLink, Kernel
 from .models.kernels import ARCH_HEADER_BYTES, arch_mismatch, detect_arch
@@ -47,18 +48,24 @@ def file_arch(path: Path, name: str, declared: str | None = None) -> Arch:
 
 
 def register_kernel(
-    source: Path, name: str | None = None, notes: str = "", arch: str | None = None
+    source: Path,
+    name: str | None = None,
+    notes: str = "",
+    arch: str | None = None,
+    signature: bytes | str | None = None,
 ) -> tuple[Kernel, bool]:
     """Copy `source` into the store under `name` and hash it; (kernel, created).
 
     `arch` is what it is built for (default: what its header says, else amd64); a header that
-    says otherwise is refused (ValidationError). Registering the same bytes under the same
+    says otherwise is refused (ValidationError), and so is a release `signature` that does not
+    verify (signatures.SignatureError). Registering the same bytes under the same
     name again is a no-op, so imports can be re-run. A file already in the store under its
     own name is registered in place, not copied.
     """
     name = name or source.name
     check_kernel_name(name)
     arch = file_arch(source, name, arch)
+    signed = signatures.checked(source, signature) if signature else ("", "")
     sha256, size = sha256_path(source)
     existing = Kernel.objects.filter(name=name).first()
     if existing is not None:
@@ -67,8 +74,9 @@ def register_kernel(
                 f"kernel {name} already exists with sha256 {existing.sha256[:16]}...; "
                 "kernel files are immutable, register the new one under another name"
             )
-        return existing, False
-    kernel = Kernel(name=name, sha256=sha256, size=size, notes=notes, arch=arch)
+        return signatures.add_to(existing, *signed), False
+    kernel = Kernel(name=name, sha256=sha256, size=size, notes=notes, arch=arch,
+                    signature=signed[0], signer=signed[1])  # fmt: skip
     in_store = Path(settings.ZOSBOOT_KERNELS_DIR) / name
     if in_store.exists() and in_store.resolve() == source.resolve():
         kernel.file.name = name

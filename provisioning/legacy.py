@@ -103,17 +103,21 @@ def import_network_links(net_dir: Path, say: Say) -> None:
         network, _ = Network.objects.get_or_create(slug=slug, defaults={"name": slug})
         # The old service had one kernel per network; it becomes the pointer of the
         # architecture the build is for (amd64 unless its header says arm64).
-        if link is not None:
-            arch = link.kernel.arch
-            change = network.follow_link(link, note="import_legacy", via=VIA, arch=arch)
-            target = f"link {link.name}"
-        else:
-            kernel = _kernel_behind(path, say)
-            if kernel is None:
-                continue
-            arch = kernel.arch
-            change = network.switch_kernel(kernel, note="import_legacy", via=VIA, arch=arch)
-            target = kernel.name
+        try:
+            if link is not None:
+                arch = link.kernel.arch
+                change = network.follow_link(link, note="import_legacy", via=VIA, arch=arch)
+                target = f"link {link.name}"
+            else:
+                kernel = _kernel_behind(path, say)
+                if kernel is None:
+                    continue
+                arch = kernel.arch
+                change = network.switch_kernel(kernel, note="import_legacy", via=VIA, arch=arch)
+                target = kernel.name
+        except ValidationError as exc:  # e.g. a network that boots only signed kernels
+            say(WARNING, f"Network {slug} left as it was: {exc.messages[0]}")
+            continue
         if arch != "amd64":
             target += f" on {arch} machines"
         if change:

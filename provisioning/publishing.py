@@ -30,16 +30,19 @@ def _text(message: str, status: int = 200) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def publish_kernel(request: HttpRequest) -> HttpResponse:
-    """`POST /api/kernel`, multipart field `kernel`: a new build into the store."""
+    """`POST /api/kernel`, multipart field `kernel`: a new build into the store (with its
+    release signature in the optional field `signature`)."""
     try:
         token = authorize(request, ApiToken.Scope.PUBLISH, cookie=True)
-        upload, _fields = uploads.receive(request)
+        upload, fields = uploads.receive(request)
     except TokenRefused as refused:
         return _text(refused.message, refused.status)
     except uploads.UploadRefused as refused:
         return _text(str(refused), refused.status)
     try:
-        kernel, created = uploads.register(upload, via=token.label)
+        kernel, created = uploads.register(
+            upload, via=token.label, signature=fields.get(uploads.SIGNATURE_FIELD)
+        )
     except ValidationError as exc:
         return _text(f"refused {upload.name!r}: {exc.messages[0]}", 400)
     except KernelConflict as exc:

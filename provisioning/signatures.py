@@ -24,14 +24,22 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 NAMESPACE = "zosboot-kernel"
 MAX_SIGNATURE_BYTES = 16 * 1024  # an SSH signature is well under 1 KB
 TIMEOUT_SECONDS = 120  # ssh-keygen hashes the whole kernel
 
 
-class SignatureError(Exception):
-    """Why a kernel may not be booted where a signature is required; said to the user."""
+class SignatureError(ValidationError):
+    """Why a kernel may not be booted where a signature is required, or a signature was not
+    taken; said to the user. A ValidationError, so every switching path already says it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="signature")
+
+    def __str__(self) -> str:
+        return self.messages[0]
 
 
 def is_signature(text: str) -> bool:
@@ -106,6 +114,23 @@ def require_signed(kernel, *, where: str, network_slug: str | None = None, link=
         raise SignatureError(
             f"{where} boots only signed kernels, and {kernel.name} cannot be used: {exc}"
         ) from None
+
+
+def add_to(kernel, signature: str, signer: str):
+    """Give a kernel registered before, unsigned, the signature that came with the same bytes
+    again (a signature once given is kept: a kernel is immutable, so is its signature)."""
+    if signature and not kernel.signature:
+        kernel.signature, kernel.signer = signature, signer
+        kernel.save(update_fields=["signature", "signer"])
+    return kernel
+
+
+def checked(path: Path, raw: bytes | str) -> tuple[str, str]:
+    """A signature given with a new kernel: (its text, its signer), checked against the
+    file before the kernel is registered. Without configured signers it is kept unchecked
+    (signer ""): a network that needs a signature checks it at each switch anyway."""
+    text = clean_signature(raw)
+    return text, verify(path, text) if signers_file() else ""
 
 
 def _write_temporary(signature: str) -> Path:

@@ -17,9 +17,13 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 
+from . import signatures
 from .digests import sha256_path
 from .kernels import KernelConflict, check_kernel_name, file_arch
 from .models import Kernel
+
+# The optional multipart field with the release signature (a text field or a small file).
+SIGNATURE_FIELD = "signature"
 
 
 class UploadRefused(Exception):
@@ -57,9 +61,15 @@ class _Handler(FileUploadHandler):
         self.upload: Upload | None = None
         self.too_large = False
         self._file = None
+        self.signature: bytearray | None = None
+        self._in_signature = False
 
     def new_file(self, field_name, file_name, *args, **kwargs) -> None:
         super().new_file(field_name, file_name, *args, **kwargs)
+        if field_name == SIGNATURE_FIELD and self.signature is None:
+            self.signature = bytearray()  # a release signature sent as a file: kept in memory
+            self._in_signature = True
+            return
         if field_name != self.field or self.upload is not None or self._file is not None:
             raise SkipFile()
         self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed in file_complete)
@@ -69,6 +79,10 @@ class _Handler(FileUploadHandler):
         self._size = 0
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        if self._in_signature:
+            if len(self.signature) <= signatures.MAX_SIGNATURE_BYTES:
+                self.signature += raw_data[: signatures.MAX_SIGNATURE_BYTES + 1]
+            return
         self._size += len(raw_data)
         if self._size > self.limit:
             self.too_large = True
@@ -78,6 +92,9 @@ class _Handler(FileUploadHandler):
         self._file.write(raw_data)
 
     def file_complete(self, file_size: int) -> None:
+        if self._in_signature:
+            self._in_signature = False
+            return
         self._file.close()
         self.upload = Upload(
             self.file_name, Path(self._file.name), self._digest.hexdigest(), self._size
@@ -120,24 +137,34 @@ def receive(request: HttpRequest, field: str = "kernel") -> tuple[Upload, dict[s
         raise UploadRefused(413, f"the upload is larger than the limit of {limit} bytes")
     if handler.upload is None:
         raise UploadRefused(400, f"no file in the multipart field {field}")
-    return handler.upload, {key: fields.get(key) for key in fields}
+    given = {key: fields.get(key) for key in fields}
+    if handler.signature is not None:
+        given[SIGNATURE_FIELD] = bytes(handler.signature)
+    return handler.upload, given
 
 
 def register(
-    upload: Upload, name: str | None = None, via: str = "", arch: str | None = None
+    upload: Upload,
+    name: str | None = None,
+    via: str = "",
+    arch: str | None = None,
+    signature: bytes | str | None = None,
 ) -> tuple[Kernel, bool]:
     """Move the upload into the store as kernel `name` (default: the name it was sent under);
     (kernel, created). The same bytes again are a harmless repeat; other bytes under a taken
     name are a KernelConflict, and nothing changes. The upload is gone either way. `via`
     (the token) is noted on a new kernel; `arch` as in `register_kernel` (default: what the
-    file's header says, else amd64)."""
+    file's header says, else amd64). A release `signature` is checked against the file first
+    (signatures.SignatureError, nothing stored) and kept with the kernel."""
     name = upload.name if name is None else name
     try:
         check_kernel_name(name)
         arch = file_arch(upload.path, name, arch)
+        signed = signatures.checked(upload.path, signature) if signature else ("", "")
         existing = Kernel.objects.filter(name=name).first()
         if existing is not None:
-            return _same_or_conflict(existing.name, existing.sha256, upload), False
+            same = _same_or_conflict(existing.name, existing.sha256, upload)
+            return signatures.add_to(same, *signed), False
         dest = Path(settings.ZOSBOOT_KERNELS_DIR) / name
         try:
             os.link(upload.path, dest)  # fails if the name is taken: never overwrites
@@ -145,14 +172,16 @@ def register(
             _same_or_conflict(name, sha256_path(dest)[0], upload)
         os.chmod(dest, 0o644)
         notes = f"published by {via}" if via else ""
-        kernel = Kernel(name=name, sha256=upload.sha256, size=upload.size, notes=notes, arch=arch)
+        kernel = Kernel(name=name, sha256=upload.sha256, size=upload.size, notes=notes, arch=arch,
+                        signature=signed[0], signer=signed[1])  # fmt: skip
         kernel.file.name = name
         try:
             with transaction.atomic():
                 kernel.save()
         except IntegrityError:  # the same name registered by a concurrent upload
             existing = Kernel.objects.get(name=name)
-            return _same_or_conflict(existing.name, existing.sha256, upload), False
+            same = _same_or_conflict(existing.name, existing.sha256, upload)
+            return signatures.add_to(same, *signed), False
         return kernel, True
     finally:
         upload.discard()

@@ -63,8 +63,24 @@ def _provision_outcome(answer: answers.Answer) -> str:
 @require_safe
 @answers_nodes
 def kernel_by_name(request: HttpRequest, name: str) -> HttpResponse:
-    """`/kernel/<name>`: a kernel file, or the build a branch link points at, by name."""
+    """`/kernel/<name>`: a kernel file, or the build a branch link points at, by name;
+    `/kernel/<name>.sig`: its release signature, for anyone to check a download with."""
+    if name.endswith(SIGNATURE_SUFFIX) and not Kernel.objects.filter(name=name).exists():
+        return _signature(find_kernel(name.removesuffix(SIGNATURE_SUFFIX)))
     return _kernel_response(request, find_kernel(name), network=None, asked_as=name)
+
+
+SIGNATURE_SUFFIX = ".sig"
+
+
+def _signature(kernel: Kernel) -> HttpResponse:
+    if not kernel.signature:
+        raise BootError(404, f"{kernel.name} carries no release signature")
+    response = HttpResponse(kernel.signature, content_type="text/plain; charset=us-ascii")
+    response["Content-Disposition"] = f'attachment; filename="{kernel.name}.sig"'
+    if kernel.signer:
+        response["X-Zosboot-Signer"] = kernel.signer
+    return response
 
 
 @require_safe

@@ -14,7 +14,7 @@ mode="${1:-run}"
 # Python and the tools the image builder runs at request time.
 RUN_PACKAGES=(
     python3 python3-venv python3-pip ca-certificates
-    nginx acl
+    nginx acl openssh-client
     mtools dosfstools fdisk xorriso
     syslinux syslinux-common isolinux syslinux-utils
     grub-efi-amd64-bin grub-common

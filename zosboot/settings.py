@@ -282,6 +282,9 @@ ZOSBOOT_RELEASE_SIGNERS = env.str("ZOSBOOT_RELEASE_SIGNERS", default="")
 # the API can turn them off.
 ZOSBOOT_SIGNED_NETWORKS = env.list("ZOSBOOT_SIGNED_NETWORKS", default=[])
 ZOSBOOT_SIGNED_LINKS = env.bool("ZOSBOOT_SIGNED_LINKS", default=False)
+# Four eyes: on these networks a kernel switch made in the admin or the API waits until a
+# second staff user approves it (Pending kernel switches); provisioning/switching.py.
+ZOSBOOT_FOUR_EYES_NETWORKS = env.list("ZOSBOOT_FOUR_EYES_NETWORKS", default=[])
 
 # --- the ops surface: who may reach it, how logins are guarded --------------------------
 # Address ranges (CIDR) that may reach /admin/ and /api/ (the client address as the trusted

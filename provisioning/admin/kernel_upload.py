@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.files import File
 
+from .. import signatures
 from ..models import Arch, Kernel
 from ..models.kernels import ARCH_HEADER_BYTES, arch_mismatch, detect_arch
 from ..validators import validate_kernel_name
@@ -29,6 +31,13 @@ def staging_dir() -> Path:
 
 class KernelForm(forms.ModelForm):
     kept = forms.CharField(required=False, widget=forms.HiddenInput)
+    signature_file = forms.FileField(
+        label="Release signature",
+        required=False,
+        help_text="Its release signature (.sig, from ssh-keygen -Y sign -n zosboot-kernel), "
+        "checked against the release signers before the kernel is stored. Networks that need "
+        "signed kernels boot only kernels with one that verifies.",
+    )
 
     class Meta:
         model = Kernel
@@ -66,7 +75,30 @@ class KernelForm(forms.ModelForm):
             data["name"] = name
         if upload:
             self._check_arch(upload, data.get("name") or Path(upload.name).name, data)
+            self._check_signature(upload, data)
         return data
+
+    def _check_signature(self, upload, data: dict) -> None:
+        """A signature given with the file must verify against it now: the kernel is stored
+        with its signer, or not at all."""
+        given = data.get("signature_file")
+        data["signed"] = ("", "")
+        if not given:
+            return
+        raw = given.read(signatures.MAX_SIGNATURE_BYTES + 1)
+        with tempfile.NamedTemporaryFile(prefix="kernel-", suffix=".efi") as copy:
+            upload.seek(0)
+            shutil.copyfileobj(upload, copy, 1024 * 1024)
+            copy.flush()
+            upload.seek(0)
+            try:
+                data["signed"] = signatures.checked(Path(copy.name), raw)
+            except signatures.SignatureError as exc:
+                self.add_error("signature_file", exc.messages[0])
+
+    def apply_signature(self, kernel: Kernel) -> None:
+        """Called before the kernel is saved: what _check_signature found."""
+        kernel.signature, kernel.signer = self.cleaned_data.get("signed") or ("", "")
 
     def _check_arch(self, upload, name: str, data: dict) -> None:
         """Refuse a file whose header says another architecture than the one chosen."""

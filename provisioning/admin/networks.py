@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, OuterRef, Subquery
 from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 
-from ..models import Arch, Kernel, KernelChange, LatestBoot, Network
+from .. import switching
+from ..models import Arch, Kernel, KernelChange, LatestBoot, Network, PendingSwitch
 from ..models.networks import POINTER_FIELDS
 from .history import running_link
 from .kernel_upload import KernelForm
@@ -26,7 +27,8 @@ class KernelChangeInline(admin.TabularInline):
     model = KernelChange
     fk_name = "network"
     fields = (
-        "changed_at", "arch", "previous_label", "new_label", "changed_by", "changed_via", "note",
+        "changed_at", "arch", "previous_label", "new_label", "changed_by", "changed_via",
+        "approved_by", "note",
     )  # fmt: skip
     readonly_fields = fields
     extra = 0
@@ -91,20 +93,27 @@ class NetworkAdmin(admin.ModelAdmin):
         for arch, (kernel, link) in wanted.items():
             if change and not set(POINTER_FIELDS[arch]) & set(form.changed_data):
                 continue
-            if link is not None:
-                obj.follow_link(link, user=request.user, note=note, arch=arch)
-            elif kernel is not None or change:
-                obj.switch_kernel(kernel, user=request.user, note=note, arch=arch)
+            if link is None and kernel is None and not change:
+                continue
+            result = switching.point(obj, kernel, link, arch=arch, user=request.user, note=note)
+            if isinstance(result, PendingSwitch):
+                what = f"link {link.name}" if link else kernel.name if kernel else "no kernel"
+                self.message_user(request, switching.said(obj, result, what), messages.WARNING)
 
     def _rollback(self, request, queryset, arch: str) -> None:
         machines = "" if arch == Arch.AMD64 else f" on {arch} machines"
         for network in queryset:
             try:
-                change = network.rollback_kernel(user=request.user, arch=arch)
+                change = switching.rollback(network, user=request.user, arch=arch)
             except (KernelChange.NoPrevious, ValidationError) as exc:
                 text = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
                 self.message_user(request, text, messages.ERROR)
             else:
+                if isinstance(change, PendingSwitch):
+                    what = f"{change.target_label}{machines}"
+                    text = switching.said(network, change, what)
+                    self.message_user(request, text, messages.WARNING)
+                    continue
                 self.message_user(
                     request,
                     f"{network.slug} now boots {change.new_label}{machines} again "
@@ -130,11 +139,12 @@ class PromoteForm(forms.Form):
 @admin.register(Kernel)
 class KernelAdmin(admin.ModelAdmin):
     list_display = (
-        "name", "arch", "size_mb", "short_sha256", "uploaded_at", "booted_by", "running",
+        "name", "arch", "size_mb", "short_sha256", "signature_label", "uploaded_at", "booted_by",
+        "running",
     )  # fmt: skip
-    search_fields = ("name", "sha256", "notes")
+    search_fields = ("name", "sha256", "notes", "signer")
     list_filter = ("arch", "uploaded_at")
-    readonly_fields = ("sha256", "size", "uploaded_at", "booted_by", "running")
+    readonly_fields = ("sha256", "size", "signature_label", "uploaded_at", "booted_by", "running")
     fields = (
         "name", "arch", "file", "notes", "sha256", "size", "uploaded_at", "booted_by",
         "running",
@@ -143,10 +153,19 @@ class KernelAdmin(admin.ModelAdmin):
     actions = ["promote"]
 
     def get_fields(self, request, obj=None):
-        # "kept" carries an upload kept from a failed try of the add form.
-        return self.fields + (("kept",) if obj is None else ())
+        # "kept" carries an upload kept from a failed try of the add form; a signature is
+        # given with the file (a kernel and its signature never change afterwards).
+        if obj is None:
+            return (*self.fields, "signature_file", "kept")
+        return (*self.fields, "signature_label")
+
+    @admin.display(description="release signature")
+    def signature_label(self, kernel: Kernel) -> str:
+        return kernel.signature_label
 
     def save_model(self, request, obj, form, change: bool) -> None:
+        if not change:
+            form.apply_signature(obj)
         super().save_model(request, obj, form, change)
         form.discard_kept()
 
@@ -197,19 +216,26 @@ class KernelAdmin(admin.ModelAdmin):
         form = PromoteForm(request.POST if "apply" in request.POST else None)
         machines = "" if kernel.arch == Arch.AMD64 else f" on {kernel.arch} machines"
         if form.is_valid():
+            chosen = []
             try:
                 for network in form.cleaned_data["networks"]:
-                    network.switch_kernel(
-                        kernel, user=request.user, note="promoted in admin", arch=kernel.arch
-                    )
+                    result = switching.point(
+                        network, kernel, arch=kernel.arch, user=request.user,
+                        note="promoted in admin",
+                    )  # fmt: skip
+                    if isinstance(result, PendingSwitch):
+                        text = switching.said(network, result, kernel.name)
+                        self.message_user(request, text, messages.WARNING)
+                    else:
+                        chosen.append(network.slug)
             except ValidationError as exc:
                 self.message_user(request, exc.messages[0], messages.ERROR)
                 return None
-            chosen = [n.slug for n in form.cleaned_data["networks"]]
-            who = f"Network {chosen[0]} now boots" if len(chosen) == 1 else (
-                f"Networks {', '.join(chosen)} now boot"
-            )  # fmt: skip
-            self.message_user(request, f"{who} {kernel.name}{machines}.", messages.SUCCESS)
+            if chosen:
+                who = f"Network {chosen[0]} now boots" if len(chosen) == 1 else (
+                    f"Networks {', '.join(chosen)} now boot"
+                )  # fmt: skip
+                self.message_user(request, f"{who} {kernel.name}{machines}.", messages.SUCCESS)
             return None
         return TemplateResponse(
             request,
@@ -231,7 +257,7 @@ class KernelAdmin(admin.ModelAdmin):
 class KernelChangeAdmin(ReadOnlyAdmin):
     list_display = (
         "changed_at", "network", "arch", "previous_label", "new_label", "changed_by",
-        "changed_via", "note",
+        "changed_via", "approved_by", "note",
     )  # fmt: skip
     actions = ["restore"]
 
@@ -246,14 +272,17 @@ class KernelChangeAdmin(ReadOnlyAdmin):
             return
         change = queryset.select_related("network", "new", "new_link").get()
         try:
-            done = change.network.restore(change, user=request.user)
+            done = switching.restore(change.network, change, user=request.user)
         except KernelChange.NoPrevious as exc:
             self.message_user(request, f"Cannot roll back: {exc}.", messages.ERROR)
             return
         except ValidationError as exc:
             self.message_user(request, f"Cannot roll back: {exc.messages[0]}.", messages.ERROR)
             return
-        if done is None:
+        if isinstance(done, PendingSwitch):
+            text = switching.said(change.network, done, change.new_label)
+            self.message_user(request, text, messages.WARNING)
+        elif done is None:
             self.message_user(request, f"{change.network} boots {change.new_label} already.")
         else:
             self.message_user(
@@ -264,3 +293,55 @@ class KernelChangeAdmin(ReadOnlyAdmin):
     search_fields = ("previous_name", "new_name", "previous_link_name", "new_link_name",
                      "changed_via", "note")  # fmt: skip
     date_hierarchy = "changed_at"
+
+
+@admin.register(PendingSwitch)
+class PendingSwitchAdmin(ReadOnlyAdmin):
+    """Four eyes: switches asked for on protected networks, approved or rejected here by a
+    second staff user (the one who asked may withdraw, not approve)."""
+
+    list_display = (
+        "changed_at", "network", "arch", "target_label", "asked_by_label", "note", "state",
+        "decided_by", "decided_at",
+    )  # fmt: skip
+    list_filter = ("state", "network")
+    list_select_related = ("network", "kernel", "link", "changed_by", "decided_by")
+    actions = ["approve", "reject"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # The rows stay read-only; deciding switches a network, and needs that right.
+        return obj is None and request.user.has_perm("provisioning.change_network")
+
+    @admin.display(description="to boot")
+    def target_label(self, pending: PendingSwitch) -> str:
+        return pending.target_label
+
+    @admin.display(description="asked by")
+    def asked_by_label(self, pending: PendingSwitch) -> str:
+        return pending.asked_by_label
+
+    @admin.action(description="Approve: make these switches")
+    def approve(self, request, queryset) -> None:
+        for pending in queryset.select_related("network"):
+            try:
+                pending.approve(request.user)
+            except (PermissionDenied, ValidationError) as exc:
+                text = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+                self.message_user(request, f"{pending}: {text}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{pending.network} now boots {pending.target_label} (asked by "
+                    f"{pending.asked_by_label}, approved by {request.user.get_username()}).",
+                    messages.SUCCESS,
+                )
+
+    @admin.action(description="Reject: leave the networks as they are")
+    def reject(self, request, queryset) -> None:
+        for pending in queryset.select_related("network"):
+            try:
+                pending.reject(request.user)
+            except PermissionDenied as exc:
+                self.message_user(request, f"{pending}: {exc}", messages.ERROR)
+            else:
+                self.message_user(request, f"{pending}: rejected.", messages.SUCCESS)

@@ -57,6 +57,12 @@ _UPLOAD_BODY = {
                             "description": "What it is built for (default: what its header "
                             "says, else amd64); a header that says otherwise is refused.",
                         },
+                        "signature": {
+                            "type": "string",
+                            "description": "The release signature (ssh-keygen -Y sign -n "
+                            "zosboot-kernel), as text or a file; checked against the release "
+                            "signers before anything is stored.",
+                        },
                     },
                 }
             }
@@ -86,7 +92,9 @@ def upload_kernel(request):
         return Status(400, {"detail": f"the upload's sha256 is {upload.sha256}, not {expected!r}"})
     try:
         arch = (fields.get("arch") or "").strip() or None
-        stored, created = uploads.register(upload, via=via(request), arch=arch)
+        stored, created = uploads.register(
+            upload, via=via(request), arch=arch, signature=fields.get("signature")
+        )
     except ValidationError as exc:
         return Status(400, {"detail": exc.messages[0]})
     except KernelConflict as exc:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from ninja import Status
 
-from ..models import Arch, KernelChange, Network
+from .. import switching
+from ..models import Arch, KernelChange, Network, PendingSwitch
 from . import api, can_read, can_switch_networks, via
 from .lookups import _kernel, _link, _network
-from .schemas import ChangeOut, Message, NetworkOut, SwitchIn, answers
+from .schemas import ChangeOut, Message, NetworkOut, Pending, SwitchIn, answers
 
 
 @api.get("/networks", response=answers(list[NetworkOut]), auth=can_read, tags=["networks"])
@@ -30,51 +31,60 @@ def network_changes(request, slug: str):
     return [ChangeOut.of(change) for change in changes]
 
 
+PENDING = {202: Pending}
+
+
 @api.post(
     "/networks/{slug}/kernel",
-    response=answers({200: NetworkOut, 400: Message, 409: Message}),
+    response=answers({200: NetworkOut, 400: Message, 409: Message, **PENDING}),
     auth=can_switch_networks,
     tags=["networks"],
 )
 def switch_network(request, slug: str, body: SwitchIn):
     """Pin the network's machines of `arch` (default amd64) to a kernel built for it, or make
-    them follow a branch link."""
+    them follow a branch link. On a network that needs a second operator (four eyes) the
+    switch waits for a staff user's approval in the admin: 202 and its id."""
     network = _network(slug)
     if (body.kernel is None) == (body.link is None):
         return Status(400, {"detail": "give either kernel or link"})
+    kernel = _kernel(body.kernel) if body.kernel is not None else None
+    link = _link(body.link) if body.link is not None else None
     try:
-        if body.link is not None:
-            network.follow_link(_link(body.link), note="api", via=via(request), arch=body.arch)
-        else:
-            network.switch_kernel(
-                _kernel(body.kernel), note="api", via=via(request), arch=body.arch
-            )
+        result = switching.point(
+            network, kernel, link, arch=body.arch, via=via(request), note="api"
+        )
     except ValidationError as exc:
         return Status(409, {"detail": exc.messages[0]})
-    return Status(200, NetworkOut.of(_network(slug)))
+    return _answer(network, result, link.name if link else kernel.name)
 
 
 @api.post(
     "/networks/{slug}/rollback",
-    response=answers({200: NetworkOut, 409: Message}),
+    response=answers({200: NetworkOut, 409: Message, **PENDING}),
     auth=can_switch_networks,
     tags=["networks"],
 )
 def rollback_network(request, slug: str, to: int | None = None, arch: Arch = Arch.AMD64):
     """Go back to what the network's `arch` machines (default amd64) booted before its last
     switch, or with `to` (a change's `id` from /changes) to what any earlier switch set, on
-    that change's architecture."""
+    that change's architecture. Four eyes as for a switch."""
     network = _network(slug)
     try:
         if to is None:
-            network.rollback_kernel(via=via(request), arch=arch)
+            result = switching.rollback(network, arch=arch, via=via(request))
         else:
             change = KernelChange.objects.filter(network=network, pk=to).first()
             if change is None:
                 return Status(409, {"detail": f"network {slug} has no change {to}"})
-            network.restore(change, via=via(request))
+            result = switching.restore(network, change, via=via(request))
     except KernelChange.NoPrevious as exc:
         return Status(409, {"detail": str(exc)})
     except ValidationError as exc:
         return Status(409, {"detail": exc.messages[0]})
-    return Status(200, NetworkOut.of(_network(slug)))
+    return _answer(network, result, "the earlier kernel")
+
+
+def _answer(network, result, what: str):
+    if isinstance(result, PendingSwitch):
+        return Status(202, {"pending": result.pk, "detail": switching.said(network, result, what)})
+    return Status(200, NetworkOut.of(_network(network.slug)))

@@ -34,6 +34,11 @@ class Message(Schema):
     detail: str
 
 
+class Pending(Schema):
+    pending: int = Field(description="The pending switch, approved or rejected in the admin.")
+    detail: str
+
+
 class Invalid(Schema):
     detail: list[dict] = Field(description="What is wrong with which field of the request.")
 
@@ -59,6 +64,8 @@ class KernelOut(Schema):
         "link)."
     )
     links: list[str] = Field(description="Branch links that point at it.")
+    signed: bool = Field(description="It carries a release signature (/kernel/NAME.sig).")
+    signer: str = Field(description="Who signed it, as checked on upload (empty: not checked).")
 
     @staticmethod
     def of(kernel: Kernel) -> KernelOut:
@@ -72,6 +79,7 @@ class KernelOut(Schema):
             uploaded_at=kernel.uploaded_at, notes=kernel.notes,
             networks=sorted(pinned | linked),
             links=sorted(link.name for link in kernel.links.all()),
+            signed=bool(kernel.signature), signer=kernel.signer,
         )  # fmt: skip
 
 

@@ -2,7 +2,8 @@
 
 One module an idea: `kernels` (the store and its files), `networks` (the kernel pointer and
 its audit trail), `links` (branch links), `generation` (the configuration generation),
-`fleet` (farms, nodes, boot history and who runs what), `tokens` (API tokens).
+`fleet` (farms, nodes, boot history and who runs what), `switches` (four eyes: switches
+waiting for a second operator), `tokens` (API tokens).
 """
 
 from .fleet import BootEvent, Farm, FleetChange, LatestBoot, Node, NodeQuerySet
@@ -10,6 +11,7 @@ from .generation import ConfigGeneration
 from .kernels import Arch, Kernel, KernelStorage, detect_arch, hash_file, kernel_upload_to
 from .links import BranchLink, LinkChange
 from .networks import KernelChange, Network, NetworkQuerySet
+from .switches import PendingSwitch
 from .tokens import ApiToken
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "Network",
     "NetworkQuerySet",
     "Node",
+    "PendingSwitch",
     "NodeQuerySet",
     "detect_arch",
     "hash_file",

@@ -88,6 +88,10 @@ class Kernel(models.Model):
     )
     uploaded_at = models.DateTimeField(default=timezone.now, editable=False)
     notes = models.TextField(blank=True)
+    # The release signature (ssh-keygen -Y sign, provisioning/signatures.py) and who signed
+    # it, as checked when it was given; networks that need one check it again at each switch.
+    signature = models.TextField(blank=True, editable=False)
+    signer = models.CharField(max_length=200, blank=True, editable=False)
 
     class Meta:
         ordering = ["-uploaded_at", "name"]
@@ -105,6 +109,12 @@ class Kernel(models.Model):
     @property
     def download_path(self) -> str:
         return f"/kernel/{self.name}"
+
+    @property
+    def signature_label(self) -> str:
+        if not self.signature:
+            return "unsigned"
+        return f"signed by {self.signer}" if self.signer else "signature not checked"
 
     def detected_arch(self) -> Arch | None:
         """The architecture the file's header names (None: unknown, or no file)."""

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
+from .. import signatures
 from ..validators import validate_kernel_name
 from .generation import ConfigGeneration
 from .kernels import Kernel
@@ -98,6 +99,7 @@ class BranchLink(models.Model):
             )
         with transaction.atomic():
             link = cls.objects.select_for_update().filter(name=name).first()
+            signatures.require_signed(kernel, where=f"branch link {name}", link=True)
             if link is not None:
                 link.check_followers(kernel)
             previous = link.kernel if link else None
@@ -122,7 +124,8 @@ class BranchLink(models.Model):
 
     def check_followers(self, kernel: Kernel) -> None:
         """Raise ValidationError if a network follows this link on machines of another
-        architecture than `kernel`'s: moving it would send them a kernel they cannot boot."""
+        architecture than `kernel`'s (moving it would send them a kernel they cannot boot), or
+        needs signed kernels and `kernel`'s signature does not verify."""
         followers = {"amd64": self.networks.all(), "arm64": self.networks_arm64.all()}
         for arch, networks in followers.items():
             slugs = sorted(network.slug for network in networks)
@@ -132,6 +135,10 @@ class BranchLink(models.Model):
                     f"{arch} machines; {kernel.name} is an {kernel.arch} kernel",
                     code="arch_mismatch",
                 )
+            # A network that boots only signed kernels does through the links it follows.
+            for slug in slugs:
+                where = f"network {slug} (it follows {self.name})"
+                signatures.require_signed(kernel, where=where, network_slug=slug)
 
     def rollback(self, user=None, via: str = "") -> LinkChange:
         """Point the link back at the build it served before its last move."""

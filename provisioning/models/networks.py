@@ -4,9 +4,11 @@ its copy against."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 
+from .. import signatures
 from ..validators import validate_kernel_args, validate_network_slug
 from .generation import ConfigGeneration
 from .kernels import Arch, Kernel
@@ -108,6 +110,7 @@ class Network(models.Model):
         return f"/kernel/net/{arch}/{self.slug}.efi"
 
     def clean(self) -> None:
+        saved = Network.objects.filter(pk=self.pk).first() if self.pk else None
         for arch, (kernel_field, link_field) in POINTER_FIELDS.items():
             kernel, link = self.pointer(arch)
             if kernel is not None and link is not None:
@@ -115,15 +118,17 @@ class Network(models.Model):
                     f"{arch}: pin a kernel or follow a branch link, not both",
                     code="kernel_and_link",
                 )
-            chosen = link.kernel if link is not None else kernel
-            if chosen is not None:
-                try:
-                    chosen.check_arch(arch)
-                except ValidationError as exc:
-                    raise ValidationError(
-                        {link_field if link is not None else kernel_field: exc.messages[0]},
-                        code="arch_mismatch",
-                    ) from None
+            # A pointer left as it was is not judged again (a network pinned before a
+            # signature policy keeps its other fields editable).
+            if saved is not None and saved.pointer(arch) == (kernel, link):
+                continue
+            try:
+                self.check_target(kernel, link, arch=arch)
+            except ValidationError as exc:
+                raise ValidationError(
+                    {link_field if link is not None else kernel_field: exc.messages[0]},
+                    code=exc.error_list[0].code or "refused",
+                ) from None
 
     def pointer(self, arch: str) -> tuple[Kernel | None, BranchLink | None]:
         """The (kernel, link) the network's `arch` pointer holds (at most one is set)."""
@@ -178,11 +183,21 @@ class Network(models.Model):
         every publish."""
         return self._point(None, link, arch=arch, user=user, note=note, via=via)
 
-    def _point(self, kernel, link, *, arch: str, user, note: str, via: str) -> KernelChange | None:
-        arch = Arch(arch)
+    def check_target(self, kernel, link, *, arch: str) -> None:
+        """Raise ValidationError unless `arch` machines of this network may boot the kernel
+        (or the link's): its architecture, and a verified signature where the deployment
+        requires one (signatures.SignatureError, a ValidationError)."""
         chosen = link.kernel if link is not None else kernel
-        if chosen is not None:
-            chosen.check_arch(arch)
+        if chosen is None:
+            return
+        chosen.check_arch(arch)
+        signatures.require_signed(chosen, where=f"network {self.slug}", network_slug=self.slug)
+
+    def _point(
+        self, kernel, link, *, arch: str, user, note: str, via: str, approved_by=None
+    ) -> KernelChange | None:
+        arch = Arch(arch)
+        self.check_target(kernel, link, arch=arch)
         kernel_field, link_field = POINTER_FIELDS[arch]
         with transaction.atomic():
             current = Network.objects.select_for_update().get(pk=self.pk)
@@ -203,6 +218,7 @@ class Network(models.Model):
                 new_link=link,
                 new_link_name=link.name if link else "",
                 note=note,
+                approved_by=approved_by,
                 **actor_fields(user, via),
             )
             Network.objects.filter(pk=self.pk).update(**{kernel_field: kernel, link_field: link})
@@ -214,12 +230,7 @@ class Network(models.Model):
     def rollback_kernel(self, user=None, via: str = "", arch: str = Arch.AMD64) -> KernelChange:
         """Go back to what the network's `arch` machines booted before its last switch
         (kernel or link)."""
-        last = self._last_change(arch)
-        if last is None or (last.previous is None and last.previous_link is None):
-            what = "kernel" if arch == Arch.AMD64 else f"{arch} kernel"
-            raise KernelChange.NoPrevious(
-                f"network {self.slug} has no previous {what} to roll back to"
-            )
+        last = self.last_switch(arch)
         note = f"rollback from {last.new_link_name or last.new_name}"
         change = self._point(
             last.previous, last.previous_link, arch=arch, user=user, note=note, via=via
@@ -230,6 +241,26 @@ class Network(models.Model):
     def restore(self, change: KernelChange, user=None, via: str = "") -> KernelChange | None:
         """Boot again what one entry of the history switched the network to, however far
         back (rollback to any entry, not only the last), on that entry's architecture."""
+        self.check_restorable(change)
+        when = f"{change.changed_at:%Y-%m-%d %H:%M:%S}"
+        note = f"rollback to the switch of {when} ({change.new_label})"
+        return self._point(
+            change.new, change.new_link, arch=change.arch, user=user, note=note, via=via
+        )
+
+    def last_switch(self, arch: str = Arch.AMD64) -> KernelChange:
+        """The switch a rollback of `arch` undoes; KernelChange.NoPrevious when there is
+        nothing before it to go back to."""
+        last = self._last_change(arch)
+        if last is None or (last.previous is None and last.previous_link is None):
+            what = "kernel" if arch == Arch.AMD64 else f"{arch} kernel"
+            raise KernelChange.NoPrevious(
+                f"network {self.slug} has no previous {what} to roll back to"
+            )
+        return last
+
+    def check_restorable(self, change: KernelChange) -> None:
+        """KernelChange.NoPrevious unless `change` is this network's and what it set exists."""
         if change.network_id != self.pk:
             raise KernelChange.NoPrevious(f"that change is not one of network {self.slug}")
         if change.new is None and change.new_link is None:
@@ -237,11 +268,6 @@ class Network(models.Model):
             raise KernelChange.NoPrevious(
                 f"{gone} no longer exists" if gone != "-" else "that change set no kernel"
             )
-        when = f"{change.changed_at:%Y-%m-%d %H:%M:%S}"
-        note = f"rollback to the switch of {when} ({change.new_label})"
-        return self._point(
-            change.new, change.new_link, arch=change.arch, user=user, note=note, via=via
-        )
 
     def _last_change(self, arch: str) -> KernelChange | None:
         changes = self.kernel_changes.filter(arch=arch).order_by("-changed_at", "-pk")
@@ -281,6 +307,10 @@ class KernelChange(AuditedChange):
         BranchLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     new_link_name = models.CharField(max_length=200, blank=True)
+    # Four eyes (provisioning.switching): the second staff user who approved the switch.
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta(AuditedChange.Meta):
         verbose_name = "kernel change"

@@ -30,10 +30,19 @@ class Command(BaseCommand):
             "the networks' pointer for that architecture is switched",
         )
         parser.add_argument("--notes", default="", help="free text shown in the admin")
+        parser.add_argument(
+            "--signature",
+            type=Path,
+            metavar="FILE.sig",
+            help="its release signature (ssh-keygen -Y sign -n zosboot-kernel), checked against "
+            "ZOSBOOT_RELEASE_SIGNERS before the kernel is registered",
+        )
 
-    def handle(self, *args, file: Path, name, network, notes, arch=None, **options):
+    def handle(self, *args, file: Path, name, network, notes, arch=None, signature=None, **options):
         if not file.is_file():
             raise CommandError(f"{file} is not a file")
+        if signature is not None and not signature.is_file():
+            raise CommandError(f"{signature} is not a file")
         networks = []
         for slug in network:
             found = Network.objects.filter(slug=slug).first()
@@ -41,7 +50,10 @@ class Command(BaseCommand):
                 raise CommandError(f"unknown network {slug!r}")
             networks.append(found)
         try:
-            kernel, created = register_kernel(file, name, notes=notes, arch=arch)
+            kernel, created = register_kernel(
+                file, name, notes=notes, arch=arch,
+                signature=signature.read_bytes()[:65536] if signature else None,
+            )  # fmt: skip
         except ValidationError as exc:
             raise CommandError(exc.messages[0]) from None
         except KernelConflict as exc:
@@ -49,7 +61,8 @@ class Command(BaseCommand):
         verb = "Registered" if created else "Already registered"
         self.stdout.write(
             self.style.SUCCESS(
-                f"{verb} {kernel.name} ({kernel.arch}, {kernel.size} bytes, sha256 {kernel.sha256})"
+                f"{verb} {kernel.name} ({kernel.arch}, {kernel.size} bytes, "
+                f"sha256 {kernel.sha256}, {kernel.signature_label})"
             )
         )
         arch = arch or kernel.arch
