@@ -140,6 +140,7 @@ cat <<MSG
 zosboot is serving on http://$bind/ ($delivery sends kernels and images; Ctrl-C stops)
   admin user:     ${as_user}.venv/bin/python manage.py createsuperuser   (then open http://$bind/admin/)
   add a kernel:   ${as_user}.venv/bin/python manage.py import_kernel FILE --network prod
+  second factor:  ${as_user}.venv/bin/python manage.py enrol_totp USER   (then ZOSBOOT_ADMIN_REQUIRE_OTP=1)
 MSG
 # Either server ending ends both.
 set +e

@@ -25,6 +25,15 @@ class ReleaseKey:
         )
         return cls(key, principal)
 
+    @classmethod
+    def allowed(cls, directory: Path, settings) -> ReleaseKey:
+        """A new key, the only allowed signer of this test (ZOSBOOT_RELEASE_SIGNERS)."""
+        key = cls.make(directory / "keys")
+        signers = directory / "allowed_signers"
+        signers.write_text(key.allowed_line())
+        settings.ZOSBOOT_RELEASE_SIGNERS = str(signers)
+        return key
+
     def allowed_line(self) -> str:
         public = self.key.with_suffix(".pub").read_text().split()
         return f'{self.principal} namespaces="{NAMESPACE}" {public[0]} {public[1]}\n'

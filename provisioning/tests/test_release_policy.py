@@ -27,11 +27,7 @@ UNSIGNED = b"\x7fan unsigned kernel"
 
 @pytest.fixture
 def release(tmp_path, settings) -> ReleaseKey:
-    key = ReleaseKey.make(tmp_path / "keys")
-    signers = tmp_path / "allowed_signers"
-    signers.write_text(key.allowed_line())
-    settings.ZOSBOOT_RELEASE_SIGNERS = str(signers)
-    return key
+    return ReleaseKey.allowed(tmp_path, settings)
 
 
 def _file(tmp_path: Path, name: str, content: bytes) -> Path:
@@ -148,19 +144,26 @@ def test_signed_links_need_signed_kernels(client, kernels, settings):
     )
 
 
+def _publish_signed(client, path: Path, signature: str, as_file: bool):
+    """POST /api/kernel as curl sends `-F kernel=@FILE -F signature=@FILE.sig` (a file part)
+    or `-F signature=<FILE.sig` (a text field)."""
+    filename = f'; filename="{path.name}.sig"' if as_file else ""
+    body = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="kernel"; '
+        f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+    ).encode() + path.read_bytes() + (
+        f'\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name="signature"{filename}'
+        f"\r\n\r\n{signature}\r\n--{BOUNDARY}--\r\n"
+    ).encode()  # fmt: skip
+    client.cookies["token"] = ApiToken.issue(f"ci-{secrets.token_hex(4)}", ["publish"])[1]
+    return client.post("/api/kernel", data=body,
+                       content_type=f"multipart/form-data; boundary={BOUNDARY}")  # fmt: skip
+
+
 def test_a_wrong_signature_on_upload_stores_nothing(client, tmp_path, release):
     other = ReleaseKey.make(tmp_path / "other", "mallory@example.org")
     path = _file(tmp_path, "zero-os-evil.efi", b"\x7fevil")
-    body = (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="kernel"; '
-        f'filename="zero-os-evil.efi"\r\nContent-Type: application/octet-stream\r\n\r\n'
-    ).encode() + path.read_bytes() + (
-        f'\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name="signature"; '
-        f'filename="zero-os-evil.efi.sig"\r\n\r\n{other.sign(path)}\r\n--{BOUNDARY}--\r\n'
-    ).encode()  # fmt: skip
-    client.cookies["token"] = ApiToken.issue(f"ci-{secrets.token_hex(4)}", ["publish"])[1]
-    response = client.post("/api/kernel", data=body,
-                           content_type=f"multipart/form-data; boundary={BOUNDARY}")  # fmt: skip
+    response = _publish_signed(client, path, other.sign(path), as_file=True)
     assert response.status_code == 400 and b"not by any allowed release signer" in response.content
     assert not Kernel.objects.filter(name="zero-os-evil.efi").exists()
     assert not (Path(tmp_path) / "kernels" / "zero-os-evil.efi").exists()
@@ -168,16 +171,7 @@ def test_a_wrong_signature_on_upload_stores_nothing(client, tmp_path, release):
 
 def test_the_legacy_publish_call_takes_a_signature_field(client, tmp_path, release, prod):
     path = _file(tmp_path, "zero-os-v9.efi", b"\x7fnine")
-    body = (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="kernel"; '
-        f'filename="zero-os-v9.efi"\r\nContent-Type: application/octet-stream\r\n\r\n'
-    ).encode() + path.read_bytes() + (
-        f'\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name="signature"\r\n\r\n'
-        f"{release.sign(path)}\r\n--{BOUNDARY}--\r\n"
-    ).encode()  # fmt: skip
-    client.cookies["token"] = ApiToken.issue(f"ci-{secrets.token_hex(4)}", ["publish"])[1]
-    response = client.post("/api/kernel", data=body,
-                           content_type=f"multipart/form-data; boundary={BOUNDARY}")  # fmt: skip
+    response = _publish_signed(client, path, release.sign(path), as_file=False)
     assert response.status_code == 201, response.content
     kernel = Kernel.objects.get(name="zero-os-v9.efi")
     assert kernel.signer == "release@zosboot"

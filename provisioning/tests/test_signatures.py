@@ -10,11 +10,7 @@ from provisioning.tests.signing import ReleaseKey
 
 @pytest.fixture
 def release(tmp_path, settings) -> ReleaseKey:
-    key = ReleaseKey.make(tmp_path / "keys")
-    signers = tmp_path / "allowed_signers"
-    signers.write_text(key.allowed_line())
-    settings.ZOSBOOT_RELEASE_SIGNERS = str(signers)
-    return key
+    return ReleaseKey.allowed(tmp_path, settings)
 
 
 def _kernel(tmp_path: Path, content: bytes = b"\x7fkernel bytes") -> Path:
