@@ -40,7 +40,11 @@ PROVISION_ANSWERS = Counter(
 KERNEL_DOWNLOADS = Counter(
     "zosboot_kernel_downloads", "Kernel downloads sent (or handed to the front server).", ["kernel"]
 )
-KERNEL_BYTES = Counter("zosboot_kernel_bytes", "Bytes of kernel downloads sent.", ["kernel"])
+# Counted when a download starts, the whole file: behind nginx the service never sees the
+# transfer end (nginx's access log has what each transfer really sent).
+KERNEL_BYTES = Counter(
+    "zosboot_kernel_bytes", "Bytes of the kernel downloads started (whole files).", ["kernel"]
+)
 DOWNLOADS_IN_FLIGHT = Gauge(
     "zosboot_downloads_in_flight", "Files being streamed by the workers (Django delivery).",
     multiprocess_mode="livesum",
