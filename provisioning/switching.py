@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from .models import Arch, BranchLink, Kernel, KernelChange, Network, PendingSwitch
+from .models.networks import Step
 
 Result = KernelChange | PendingSwitch | None
 
@@ -40,19 +41,16 @@ def point(
 
 def rollback(network: Network, *, arch: str = Arch.AMD64, user=None, via: str = "") -> Result:
     """Back to what the network booted before its last switch (KernelChange.NoPrevious)."""
-    last = network.last_switch(arch)
-    note = f"rollback from {last.new_link_name or last.new_name}"
-    return point(network, last.previous, last.previous_link, arch=arch, user=user, via=via,
-                 note=note)  # fmt: skip
+    return _take(network, network.rollback_step(arch), user=user, via=via)
 
 
 def restore(network: Network, change: KernelChange, *, user=None, via: str = "") -> Result:
     """Back to what any entry of the history set (KernelChange.NoPrevious when it is gone)."""
-    network.check_restorable(change)
-    when = f"{change.changed_at:%Y-%m-%d %H:%M:%S}"
-    note = f"rollback to the switch of {when} ({change.new_label})"
-    return point(network, change.new, change.new_link, arch=change.arch, user=user, via=via,
-                 note=note)  # fmt: skip
+    return _take(network, network.restore_step(change), user=user, via=via)
+
+
+def _take(network: Network, step: Step, *, user, via: str) -> Result:
+    return point(network, *step.pointer, arch=step.arch, user=user, via=via, note=step.note)
 
 
 def said(network: Network, result: Result, what: str) -> str:

@@ -4,6 +4,8 @@ its copy against."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
@@ -26,6 +28,21 @@ class NetworkQuerySet(models.QuerySet):
 
 #: Each architecture's pointer: the (kernel, link) fields of a Network. amd64 keeps the
 #: field names it always had (nodes, images and scripts in the field rely on them).
+@dataclass(frozen=True)
+class Step:
+    """A move of one of a network's pointers, worked out before it is made (a rollback, a
+    return to an entry of the history): made at once, or asked for under four eyes."""
+
+    kernel: Kernel | None
+    link: BranchLink | None
+    arch: str
+    note: str
+
+    @property
+    def pointer(self) -> tuple[Kernel | None, BranchLink | None]:
+        return self.kernel, self.link
+
+
 POINTER_FIELDS = {Arch.AMD64: ("kernel", "link"), Arch.ARM64: ("kernel_arm64", "link_arm64")}
 
 
@@ -230,37 +247,32 @@ class Network(models.Model):
     def rollback_kernel(self, user=None, via: str = "", arch: str = Arch.AMD64) -> KernelChange:
         """Go back to what the network's `arch` machines booted before its last switch
         (kernel or link)."""
-        last = self.last_switch(arch)
-        note = f"rollback from {last.new_link_name or last.new_name}"
-        change = self._point(
-            last.previous, last.previous_link, arch=arch, user=user, note=note, via=via
-        )
+        step = self.rollback_step(arch)
+        change = self._point(*step.pointer, arch=arch, user=user, note=step.note, via=via)
         assert change is not None
         return change
 
     def restore(self, change: KernelChange, user=None, via: str = "") -> KernelChange | None:
         """Boot again what one entry of the history switched the network to, however far
         back (rollback to any entry, not only the last), on that entry's architecture."""
-        self.check_restorable(change)
-        when = f"{change.changed_at:%Y-%m-%d %H:%M:%S}"
-        note = f"rollback to the switch of {when} ({change.new_label})"
-        return self._point(
-            change.new, change.new_link, arch=change.arch, user=user, note=note, via=via
-        )
+        step = self.restore_step(change)
+        return self._point(*step.pointer, arch=step.arch, user=user, note=step.note, via=via)
 
-    def last_switch(self, arch: str = Arch.AMD64) -> KernelChange:
-        """The switch a rollback of `arch` undoes; KernelChange.NoPrevious when there is
-        nothing before it to go back to."""
+    def rollback_step(self, arch: str = Arch.AMD64) -> Step:
+        """What a rollback of `arch` points at: what its last switch replaced.
+        KernelChange.NoPrevious when there is nothing before it to go back to."""
         last = self._last_change(arch)
         if last is None or (last.previous is None and last.previous_link is None):
             what = "kernel" if arch == Arch.AMD64 else f"{arch} kernel"
             raise KernelChange.NoPrevious(
                 f"network {self.slug} has no previous {what} to roll back to"
             )
-        return last
+        note = f"rollback from {last.new_link_name or last.new_name}"
+        return Step(last.previous, last.previous_link, arch, note)
 
-    def check_restorable(self, change: KernelChange) -> None:
-        """KernelChange.NoPrevious unless `change` is this network's and what it set exists."""
+    def restore_step(self, change: KernelChange) -> Step:
+        """What going back to `change` points at; KernelChange.NoPrevious unless it is this
+        network's and what it set still exists."""
         if change.network_id != self.pk:
             raise KernelChange.NoPrevious(f"that change is not one of network {self.slug}")
         if change.new is None and change.new_link is None:
@@ -268,6 +280,9 @@ class Network(models.Model):
             raise KernelChange.NoPrevious(
                 f"{gone} no longer exists" if gone != "-" else "that change set no kernel"
             )
+        when = f"{change.changed_at:%Y-%m-%d %H:%M:%S}"
+        note = f"rollback to the switch of {when} ({change.new_label})"
+        return Step(change.new, change.new_link, change.arch, note)
 
     def _last_change(self, arch: str) -> KernelChange | None:
         changes = self.kernel_changes.filter(arch=arch).order_by("-changed_at", "-pk")
