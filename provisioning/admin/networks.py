@@ -14,7 +14,7 @@ from ..models import Arch, Kernel, KernelChange, LatestBoot, Network, PendingSwi
 from ..models.networks import POINTER_FIELDS
 from .history import running_link
 from .kernel_upload import KernelForm
-from .readonly import ReadOnlyAdmin
+from .readonly import SwitchingTrailAdmin
 
 
 def _machines(**match) -> Subquery:
@@ -254,16 +254,12 @@ class KernelAdmin(admin.ModelAdmin):
 
 
 @admin.register(KernelChange)
-class KernelChangeAdmin(ReadOnlyAdmin):
+class KernelChangeAdmin(SwitchingTrailAdmin):
     list_display = (
         "changed_at", "network", "arch", "previous_label", "new_label", "changed_by",
         "changed_via", "approved_by", "note",
     )  # fmt: skip
     actions = ["restore"]
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        # The rows stay read-only; the action switches the network, and needs that right.
-        return obj is None and request.user.has_perm("provisioning.change_network")
 
     @admin.action(description="Roll back: boot again what this switch set")
     def restore(self, request, queryset) -> None:
@@ -296,7 +292,7 @@ class KernelChangeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PendingSwitch)
-class PendingSwitchAdmin(ReadOnlyAdmin):
+class PendingSwitchAdmin(SwitchingTrailAdmin):
     """Four eyes: switches asked for on protected networks, approved or rejected here by a
     second staff user (the one who asked may withdraw, not approve)."""
 
@@ -307,10 +303,6 @@ class PendingSwitchAdmin(ReadOnlyAdmin):
     list_filter = ("state", "network")
     list_select_related = ("network", "kernel", "link", "changed_by", "decided_by")
     actions = ["approve", "reject"]
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        # The rows stay read-only; deciding switches a network, and needs that right.
-        return obj is None and request.user.has_perm("provisioning.change_network")
 
     @admin.display(description="to boot")
     def target_label(self, pending: PendingSwitch) -> str:

@@ -13,3 +13,11 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class SwitchingTrailAdmin(ReadOnlyAdmin):
+    """A trail whose rows stay read-only but whose actions switch a network (roll back to
+    an entry, decide a pending switch): they need the right to change networks."""
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and request.user.has_perm("provisioning.change_network")
