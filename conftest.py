@@ -60,10 +60,14 @@ def _isolated_dirs(settings, tmp_path, ipxe_dir):
 
 @pytest.fixture
 def make_kernel(db):
-    def make(name: str = "zero-os-development-amd64.efi", content: bytes = b"kernel bytes"):
+    def make(
+        name: str = "zero-os-development-amd64.efi",
+        content: bytes = b"kernel bytes",
+        arch: str = "amd64",
+    ):
         from provisioning.models import Kernel
 
-        kernel = Kernel(name=name)
+        kernel = Kernel(name=name, arch=arch)
         kernel.file.save(name, ContentFile(content), save=False)
         kernel.save()
         return kernel

@@ -16,6 +16,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from provisioning import store
+
 from . import builder
 from .formats import check_toolchain
 
@@ -31,7 +33,15 @@ def _kernel_store() -> str:
     path = Path(settings.ZOSBOOT_KERNELS_DIR)
     if not path.is_dir() or not os.access(path, os.R_OK | os.X_OK):
         raise RuntimeError(f"{path} is not a readable directory")
-    return f"{path} is readable"
+    report = store.check(budget_bytes=store.READY_BUDGET_BYTES)
+    if not report.serves_right:
+        raise RuntimeError("; ".join(report.lines()) + " (manage.py check_store)")
+    said = f"{path} is readable, {report.checked} kernel(s) verified"
+    if report.unverified:
+        said += f", {len(report.unverified)} still to verify"
+    if report.orphans:
+        said += f"; {len(report.orphans)} file(s) without a kernel (manage.py check_store)"
+    return said
 
 
 def _ipxe_binaries() -> str:

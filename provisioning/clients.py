@@ -21,7 +21,7 @@ def public_base_url(request: HttpRequest) -> str:
     if settings.ZOSBOOT_PUBLIC_URL:
         return settings.ZOSBOOT_PUBLIC_URL
     host = request.get_host()  # validated against ALLOWED_HOSTS (DisallowedHost -> 400)
-    domain, _port = split_domain_port(host)
+    domain, port = split_domain_port(host)
     explicit = [pattern for pattern in settings.ALLOWED_HOSTS if pattern != "*"]
     if settings.DEBUG:
         explicit += [".localhost", "127.0.0.1", "[::1]"]
@@ -30,6 +30,14 @@ def public_base_url(request: HttpRequest) -> str:
             400,
             "this host name is not one the service may name in boot scripts; "
             "set ZOSBOOT_PUBLIC_URL or list the host in DJANGO_ALLOWED_HOSTS",
+        )
+    # Without a trusted proxy (which names the port it listens on), a port in the Host header
+    # is the client's word only: scripts name it only when it is the one the service answers on.
+    if port and not settings.ZOSBOOT_TRUST_PROXY and port != request.META.get("SERVER_PORT"):
+        raise BootError(
+            400,
+            f"port {port} is not the one the service answers on; set ZOSBOOT_PUBLIC_URL to "
+            "the address nodes use",
         )
     return f"{request.scheme}://{host}"
 

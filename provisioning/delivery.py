@@ -61,6 +61,9 @@ class Download:
     sha256: str
     filename: str
     content_type: str = "application/octet-stream"
+    #: How long caches may keep it: "" is "ask the service every time" (a pointer such as
+    #: /kernel/net/prod.efi, an image); a content address is immutable.
+    cache_control: str = ""
 
     @property
     def path(self) -> Path:
@@ -79,10 +82,53 @@ def store_root(store: str) -> Path:
     raise ValueError(f"unknown file store: {store}")
 
 
+def _tags(header: str) -> list[str]:
+    return [tag.strip() for tag in header.split(",") if tag.strip()]
+
+
+def _opaque(tag: str) -> str:
+    return tag[2:] if tag.startswith("W/") else tag
+
+
 def etag_matches(request: HttpRequest, etag: str) -> bool:
-    """Whether the client already holds this version (If-None-Match), for a 304."""
-    header = request.headers.get("If-None-Match", "")
-    return header.strip() == "*" or etag in [tag.strip() for tag in header.split(",")]
+    """If-None-Match holds this version (weak comparison, RFC 9110 8.8.3.2): a 304."""
+    tags = _tags(request.headers.get("If-None-Match", ""))
+    return "*" in tags or _opaque(etag) in [_opaque(tag) for tag in tags]
+
+
+def precondition_fails(request: HttpRequest, etag: str) -> bool:
+    """If-Match names none of this version (strong comparison: a weak tag never matches)."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return False
+    tags = _tags(header)
+    return "*" not in tags and etag not in [tag for tag in tags if not tag.startswith("W/")]
+
+
+def requested_range(request: HttpRequest, download: Download) -> tuple[int, int] | None:
+    """The one byte range a GET asks for, as (first, last), or None for the whole file (no
+    Range, several ranges, another unit, or an If-Range naming another version). ValueError
+    when the range lies beyond the file (416)."""
+    header = request.headers.get("Range", "")
+    if request.method != "GET" or not header.startswith("bytes=") or "," in header:
+        return None
+    if_range = request.headers.get("If-Range")
+    if if_range is not None and if_range.strip() != download.etag:
+        return None
+    first, _, last = header[len("bytes=") :].strip().partition("-")
+    try:
+        if first:
+            start = int(first)
+            end = int(last) if last else download.size - 1
+        else:
+            start, end = max(0, download.size - int(last)), download.size - 1
+    except ValueError:
+        return None  # malformed: ignored, as RFC 9110 allows
+    if start > end and first and last:
+        return None
+    if start >= download.size or download.size == 0:
+        raise ValueError("range not satisfiable")
+    return start, min(end, download.size - 1)
 
 
 def file_response(
@@ -92,37 +138,97 @@ def file_response(
     on_send: Callable[[], None] | None = None,
     headers: dict[str, str] | None = None,
 ) -> HttpResponse:
-    """The answer to GET/HEAD of a file: 304, the headers alone, or the bytes.
+    """The answer to GET/HEAD of a file: 412, 304, 416, the headers alone, the bytes, or a
+    range of them (206; behind nginx, nginx answers ranges itself).
 
     `on_send` runs when the bytes of a GET are about to leave (the boot history's kernel
-    event), not for HEAD or 304. Raises BootError 503 when the file is missing or, in Django
-    delivery, when every stream slot is taken.
+    event), not for HEAD, 304 or a precondition that failed. Raises BootError 503 when the
+    file is missing or, in Django delivery, when every stream slot is taken.
     """
-    if etag_matches(request, download.etag):
+    if precondition_fails(request, download.etag):
+        response = HttpResponse(
+            f"precondition failed: {download.filename} is now version {download.etag}\n",
+            status=412,
+            content_type="text/plain; charset=utf-8",
+        )
+        response._has_been_logged = True
+    elif etag_matches(request, download.etag):
         response = HttpResponseNotModified()
     else:
         if not download.path.is_file():
             logger.error("%s is missing: %s", download.filename, download.path)
             raise BootError(503, f"{download.filename} is missing on the server")
-        if settings.ZOSBOOT_FILE_DELIVERY == NGINX:
-            response = HttpResponse(content_type=download.content_type)
-            response["X-Accel-Redirect"] = quote(
-                f"{INTERNAL_PREFIX}{download.store}/{download.relative}"
-            )
-        elif request.method == "HEAD":
-            response = HttpResponse(content_type=download.content_type)
-            response["Content-Length"] = str(download.size)
-        else:
-            response = FileResponse(_open_in_slot(download), content_type=download.content_type)
+        response = _send(request, download)
         response["Content-Disposition"] = f'attachment; filename="{download.filename}"'
         response["X-Checksum-Sha256"] = download.sha256
-        if on_send is not None and request.method == "GET":
+        if on_send is not None and request.method == "GET" and response.status_code < 300:
             on_send()
     response["ETag"] = download.etag
     for name, value in (headers or {}).items():
         response[name] = value
-    patch_cache_control(response, no_cache=True)
+    if download.cache_control:
+        response["Cache-Control"] = download.cache_control
+    else:
+        patch_cache_control(response, no_cache=True)
     return response
+
+
+def _send(request: HttpRequest, download: Download) -> HttpResponse:
+    if settings.ZOSBOOT_FILE_DELIVERY == NGINX:
+        response = HttpResponse(content_type=download.content_type)
+        response["X-Accel-Redirect"] = quote(
+            f"{INTERNAL_PREFIX}{download.store}/{download.relative}"
+        )
+        return response
+    response_range = None
+    try:
+        response_range = requested_range(request, download)
+    except ValueError:
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{download.size}"
+        response._has_been_logged = True
+        return response
+    if request.method == "HEAD":
+        response = HttpResponse(content_type=download.content_type)
+        response["Content-Length"] = str(download.size)
+    elif response_range is None:
+        response = FileResponse(_open_in_slot(download), content_type=download.content_type)
+    else:
+        start, end = response_range
+        opened = _open_in_slot(download)
+        opened.seek(start)
+        response = FileResponse(
+            _Part(opened, end - start + 1), status=206, content_type=download.content_type
+        )
+        response["Content-Range"] = f"bytes {start}-{end}/{download.size}"
+        response["Content-Length"] = str(end - start + 1)
+    response["Accept-Ranges"] = "bytes"
+    return response
+
+
+class _Part(io.RawIOBase):
+    """`length` bytes of an open file from where it stands; closing it closes the file."""
+
+    def __init__(self, opened: io.FileIO, length: int) -> None:
+        super().__init__()
+        self._opened, self._left = opened, length
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        size = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._opened.read(size)
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        try:
+            self._opened.close()
+        finally:
+            super().close()
 
 
 def _open_in_slot(download: Download) -> _SlotFile:

@@ -16,7 +16,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from .kernels import KernelConflict, register_kernel
+from .kernels import KernelConflict, register
 from .models import BranchLink, Farm, Kernel, Network, Node
 from .validators import (
     clean_kernel_args,
@@ -54,7 +54,7 @@ def import_kernels(kernel_dir: Path, say: Say) -> None:
         if path.is_symlink() or not path.is_file():
             continue  # links are pointers, handled with net/
         try:
-            _, new = register_kernel(path)
+            _, new = register(path, via=VIA)
         except ValidationError as exc:
             say(WARNING, f"skipped {path.name}: {exc.messages[0]}")
             continue
@@ -136,7 +136,7 @@ def _kernel_behind(path: Path, say: Say) -> Kernel | None:
     if kernel is not None:
         return kernel
     try:
-        return register_kernel(target)[0]
+        return register(target, via=VIA)[0]
     except (ValidationError, KernelConflict) as exc:
         message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
         say(WARNING, f"skipped {path.name}: {message}")

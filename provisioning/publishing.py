@@ -18,7 +18,7 @@ from . import uploads
 from .auth import TokenRefused, authorize
 from .kernels import KernelConflict
 from .models import ApiToken, BranchLink, Kernel
-from .validators import validate_kernel_name
+from .validators import NAME_REFUSALS, validate_kernel_name
 
 
 def _text(message: str, status: int = 200) -> HttpResponse:
@@ -48,7 +48,9 @@ def publish_kernel(request: HttpRequest) -> HttpResponse:
     except KernelConflict as exc:
         return _text(str(exc), 409)
     if not created:
-        return _text(f"{kernel.name} was already published with these bytes; nothing changed")
+        return _text(
+            f"{kernel.name} was already published with these bytes ({kernel.signature_label})"
+        )
     return _text(f"published {kernel.name} ({kernel.size} bytes, sha256 {kernel.sha256})", 201)
 
 
@@ -61,7 +63,6 @@ def point_link(request: HttpRequest, link: str, kernel: str) -> HttpResponse:
         return _text(refused.message, refused.status)
     try:
         validate_kernel_name(kernel)
-        validate_kernel_name(link)
     except ValidationError as exc:
         return _text(exc.messages[0], 400)
     target = Kernel.objects.filter(name=kernel).first()
@@ -70,7 +71,8 @@ def point_link(request: HttpRequest, link: str, kernel: str) -> HttpResponse:
     try:
         _, change = BranchLink.point(link, target, note="api/symlink", via=token.label)
     except ValidationError as exc:
-        return _text(exc.messages[0], 409)
+        malformed = exc.error_list[0].code in NAME_REFUSALS
+        return _text(exc.messages[0], 400 if malformed else 409)
     if change is None:
         return _text(f"{link} already points at {kernel}; nothing changed")
     return _text(f"{link} -> {kernel} (was {change.previous_name or 'new'})")

@@ -1,6 +1,7 @@
 """Keep the kernel store in step with the database, and the workers' copies of what scripts
 are made of (networks, kernels, farms) in step with both."""
 
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -9,9 +10,11 @@ from .models import BranchLink, ConfigGeneration, Farm, Kernel, Network
 
 @receiver(post_delete, sender=Kernel)
 def remove_kernel_file(sender, instance: Kernel, **kwargs) -> None:
-    # Only reached when no network or node points at the kernel (PROTECT refuses otherwise).
+    # Only reached when no network or node points at the kernel (PROTECT refuses otherwise),
+    # and only once the deletion is committed: a rolled-back delete keeps its file.
     if instance.file:
-        instance.file.delete(save=False)
+        name = instance.file.name
+        transaction.on_commit(lambda: instance.file.storage.delete(name))
 
 
 @receiver(post_save, sender=Network)

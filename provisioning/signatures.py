@@ -116,21 +116,65 @@ def require_signed(kernel, *, where: str, network_slug: str | None = None, link=
         ) from None
 
 
-def add_to(kernel, signature: str, signer: str):
-    """Give a kernel registered before, unsigned, the signature that came with the same bytes
-    again (a signature once given is kept: a kernel is immutable, so is its signature)."""
-    if signature and not kernel.signature:
-        kernel.signature, kernel.signer = signature, signer
-        kernel.save(update_fields=["signature", "signer"])
-    return kernel
+def offer(kernel, signed: tuple[str, str] | None, *, user=None, via: str = "") -> bool:
+    """A signature (text, signer) that came, already `checked`, with the same bytes of a
+    kernel registered before. It is taken when the kernel has none, or has one that does not
+    verify now (junk kept from before, a key since removed): recorded as a KernelRecord.
+    A signature that verifies is never replaced. Whether it was taken."""
+    from .models.kernels import KernelRecord
+
+    if not signed or signed[0] == kernel.signature:
+        return False
+    if kernel.signature and holds(kernel):
+        return False
+    action = KernelRecord.Action.SIGNATURE if kernel.signature else KernelRecord.Action.SIGNED
+    note = f"by {signed[1]}" if signed[1] else "signer not checked (no release signers set)"
+    if kernel.signature:
+        note += f"; replaced a signature that does not verify ({kernel.signature_label})"
+    kernel.signature, kernel.signer = signed
+    kernel.save(update_fields=["signature", "signer"])
+    KernelRecord.note_for(kernel, action, user=user, via=via, note=note)
+    return True
+
+
+def holds(kernel) -> bool:
+    """Whether the kernel's stored signature verifies over its file now: against today's
+    signers when there are some, else as a well-formed signature of these bytes."""
+    try:
+        _check(Path(kernel.file.path), kernel.signature)
+    except SignatureError:
+        return False
+    return True
 
 
 def checked(path: Path, raw: bytes | str) -> tuple[str, str]:
-    """A signature given with a new kernel: (its text, its signer), checked against the
-    file before the kernel is registered. Without configured signers it is kept unchecked
-    (signer ""): a network that needs a signature checks it at each switch anyway."""
+    """A signature given with a kernel: (its text, its signer), checked against the file
+    before anything is stored, and SignatureError when it does not verify. With release
+    signers configured it must be by one of them; without, it must still be a real
+    signature over these very bytes in the zosboot-kernel namespace (signer ""), so no junk
+    is ever kept: a network that needs a signature checks the signer at each switch."""
     text = clean_signature(raw)
-    return text, verify(path, text) if signers_file() else ""
+    return text, _check(path, text)
+
+
+def _check(path: Path, text: str) -> str:
+    if signers_file() is not None:
+        return verify(path, text)
+    if not text:
+        raise SignatureError("it carries no signature")
+    sig_path = _write_temporary(text)
+    try:
+        with path.open("rb") as data:
+            result = _run(["ssh-keygen", "-Y", "check-novalidate", "-n", NAMESPACE,
+                           "-s", str(sig_path)], stdin=data)  # fmt: skip
+    finally:
+        sig_path.unlink(missing_ok=True)
+    if result.returncode != 0:
+        raise SignatureError(
+            "that signature does not verify over this file in the namespace "
+            f"{NAMESPACE} (made for another file, or not by ssh-keygen -Y sign -n {NAMESPACE})"
+        )
+    return ""
 
 
 def _write_temporary(signature: str) -> Path:

@@ -1,6 +1,11 @@
 """Kernel uploads that never sit whole in memory: streamed into the store's incoming
-directory, hashed on the way, refused once over the size limit, and registered by a link
-into the store (atomic, and never over a file that is already there)."""
+directory, hashed on the way, refused once over the size limit, and registered through
+`provisioning.kernels.register` (a link into the store: atomic, never over a file that is there).
+
+Whatever happens to the request (a refusal, a parser limit hit after the kernel part, a
+connection cut mid-upload), the file received so far is removed before the answer leaves;
+`provisioning.store.sweep_incoming` removes what a killed worker left behind.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile, StopUpload
-from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 
-from . import signatures
-from .digests import sha256_path
-from .kernels import KernelConflict, check_kernel_name, file_arch
+from . import kernels, signatures
+from .kernels import incoming_dir
 from .models import Kernel
 
 # The optional multipart field with the release signature (a text field or a small file).
@@ -27,7 +31,7 @@ SIGNATURE_FIELD = "signature"
 
 
 class UploadRefused(Exception):
-    """The upload cannot be taken; `status` is the HTTP status (400, 413)."""
+    """The upload cannot be taken; `status` is the HTTP status (400, 411, 413)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -46,12 +50,6 @@ class Upload:
     def discard(self) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-
-
-def incoming_dir() -> Path:
-    path = Path(settings.ZOSBOOT_KERNELS_DIR) / ".incoming"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 class _Handler(FileUploadHandler):
@@ -108,6 +106,13 @@ class _Handler(FileUploadHandler):
                 os.unlink(self._file.name)
             self._file = None
 
+    def discard(self) -> None:
+        """Remove everything received: the file being written and a completed one."""
+        self.upload_interrupted()
+        if self.upload is not None:
+            self.upload.discard()
+            self.upload = None
+
 
 class _Parser(MultiPartParser):
     def sanitize_file_name(self, file_name: str) -> str | None:
@@ -117,12 +122,22 @@ class _Parser(MultiPartParser):
 
 
 def receive(request: HttpRequest, field: str = "kernel") -> tuple[Upload, dict[str, str]]:
-    """The kernel in multipart field `field`, streamed to disk; (upload, the other fields)."""
+    """The kernel in multipart field `field`, streamed to disk; (upload, the other fields).
+    UploadRefused (nothing left on disk) when it cannot be taken."""
     limit = settings.ZOSBOOT_MAX_KERNEL_BYTES
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        raise UploadRefused(
+            411, "send the upload with a Content-Length header (curl -F does); chunked "
+            "uploads are not taken",
+        )  # fmt: skip
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         raise UploadRefused(400, "the Content-Length header is not a number") from None
+    if length <= 0:
+        raise UploadRefused(
+            400, f"no upload: send the kernel as multipart/form-data, field {field}"
+        )
     if length > limit + 1024 * 1024:  # the file plus a generous allowance for the form
         raise UploadRefused(413, f"the upload is larger than the limit of {limit} bytes")
     if not request.content_type.startswith("multipart/form-data"):
@@ -130,17 +145,41 @@ def receive(request: HttpRequest, field: str = "kernel") -> tuple[Upload, dict[s
     handler = _Handler(request, field, limit)
     try:
         fields, _files = _Parser(request.META, request, [handler], request.encoding).parse()
-    except MultiPartParserError as exc:
-        handler.upload_interrupted()
-        raise UploadRefused(400, f"the upload could not be read: {exc}") from None
+    except (MultiPartParserError, SuspiciousOperation, OSError, ValueError) as exc:
+        # A malformed form, a parser limit (fields, files, a text field's size) or a
+        # connection cut mid-upload: whatever arrived goes.
+        handler.discard()
+        raise UploadRefused(400, f"the upload could not be read: {_reason(exc)}") from None
+    except BaseException:
+        handler.discard()
+        raise
     if handler.too_large:
+        handler.discard()
         raise UploadRefused(413, f"the upload is larger than the limit of {limit} bytes")
+    if _cut_short(request):
+        handler.discard()
+        raise UploadRefused(400, "the upload was cut off before its end; send it again")
     if handler.upload is None:
+        handler.discard()
         raise UploadRefused(400, f"no file in the multipart field {field}")
     given = {key: fields.get(key) for key in fields}
     if handler.signature is not None:
         given[SIGNATURE_FIELD] = bytes(handler.signature)
     return handler.upload, given
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError):
+        return "the connection broke off mid-upload"
+    return text[:200]
+
+
+def _cut_short(request: HttpRequest) -> bool:
+    """Whether the body ended before its Content-Length (the client went away)."""
+    stream = getattr(request, "_stream", None)
+    read, limit = getattr(stream, "_pos", None), getattr(stream, "limit", None)
+    return read is not None and limit is not None and read < limit
 
 
 def register(
@@ -151,46 +190,13 @@ def register(
     signature: bytes | str | None = None,
 ) -> tuple[Kernel, bool]:
     """Move the upload into the store as kernel `name` (default: the name it was sent under);
-    (kernel, created). The same bytes again are a harmless repeat; other bytes under a taken
-    name are a KernelConflict, and nothing changes. The upload is gone either way. `via`
-    (the token) is noted on a new kernel; `arch` as in `register_kernel` (default: what the
-    file's header says, else amd64). A release `signature` is checked against the file first
-    (signatures.SignatureError, nothing stored) and kept with the kernel."""
+    (kernel, created), as `kernels.register` does. The upload is gone either way. `via` (the
+    token) is noted on a new kernel and in its record."""
     name = upload.name if name is None else name
     try:
-        check_kernel_name(name)
-        arch = file_arch(upload.path, name, arch)
-        signed = signatures.checked(upload.path, signature) if signature else ("", "")
-        existing = Kernel.objects.filter(name=name).first()
-        if existing is not None:
-            same = _same_or_conflict(existing.name, existing.sha256, upload)
-            return signatures.add_to(same, *signed), False
-        dest = Path(settings.ZOSBOOT_KERNELS_DIR) / name
-        try:
-            os.link(upload.path, dest)  # fails if the name is taken: never overwrites
-        except FileExistsError:
-            _same_or_conflict(name, sha256_path(dest)[0], upload)
-        os.chmod(dest, 0o644)
-        notes = f"published by {via}" if via else ""
-        kernel = Kernel(name=name, sha256=upload.sha256, size=upload.size, notes=notes, arch=arch,
-                        signature=signed[0], signer=signed[1])  # fmt: skip
-        kernel.file.name = name
-        try:
-            with transaction.atomic():
-                kernel.save()
-        except IntegrityError:  # the same name registered by a concurrent upload
-            existing = Kernel.objects.get(name=name)
-            same = _same_or_conflict(existing.name, existing.sha256, upload)
-            return signatures.add_to(same, *signed), False
-        return kernel, True
+        return kernels.register(
+            upload.path, name, arch=arch, signature=signature, via=via, move=True,
+            notes=f"published by {via}" if via else "", digest=(upload.sha256, upload.size),
+        )  # fmt: skip
     finally:
         upload.discard()
-
-
-def _same_or_conflict(name: str, sha256: str, upload: Upload):
-    if sha256 != upload.sha256:
-        raise KernelConflict(
-            f"kernel {name} exists with other content (sha256 {sha256[:16]}...); "
-            "kernel files never change, publish the new build under its own name"
-        )
-    return Kernel.objects.filter(name=name).first()

@@ -119,13 +119,34 @@ def validate_mac(value: str) -> None:
     normalise_mac(value)
 
 
+#: `/kernel/<name>.sig` is a kernel's release signature: no kernel or link may end so.
+SIGNATURE_SUFFIX = ".sig"
+#: `/kernel/net/...` and `/kernel/sha256/...` are the network and content addresses.
+RESERVED_KERNEL_NAMES = frozenset({"net", "sha256"})
+#: The codes of validate_kernel_name's refusals: a malformed name (400), not a conflict (409).
+NAME_REFUSALS = ("bad_kernel_name", "reserved_name")
+
+
 def validate_kernel_name(value: str) -> None:
-    """Kernel names become URL segments and file names: no path separators, no surprises."""
+    """Names kernels and branch links are served at (`/kernel/<name>`), so also file names:
+    no path separators, nothing empty, and nothing that collides with another URL of
+    `/kernel/` (a signature's `.sig`, the `net` and `sha256` addresses)."""
     if not KERNEL_NAME_RE.fullmatch(value):
         raise ValidationError(
             "kernel name must start with a letter or digit and use only letters, digits and "
             ". _ + - (at most 200 characters)",
             code="bad_kernel_name",
+        )
+    if value.lower().endswith(SIGNATURE_SUFFIX):
+        raise ValidationError(
+            f"a name ending in {SIGNATURE_SUFFIX} would hide the release signature served at "
+            f"/kernel/NAME{SIGNATURE_SUFFIX}: choose another",
+            code="reserved_name",
+        )
+    if value.lower() in RESERVED_KERNEL_NAMES:
+        raise ValidationError(
+            f"{value} is reserved for /kernel/{value.lower()}/...: choose another name",
+            code="reserved_name",
         )
 
 

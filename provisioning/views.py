@@ -14,7 +14,7 @@ from .errors import BootError
 from .http import answer_response, answers_nodes
 from .models import Arch, BootEvent, Kernel, Network
 from .scripts import find_kernel, find_network, network_kernel
-from .validators import normalise_mac
+from .validators import SIGNATURE_SUFFIX, normalise_mac
 
 
 def _answered(request: HttpRequest, answer: answers.Answer) -> HttpResponse:
@@ -65,12 +65,9 @@ def _provision_outcome(answer: answers.Answer) -> str:
 def kernel_by_name(request: HttpRequest, name: str) -> HttpResponse:
     """`/kernel/<name>`: a kernel file, or the build a branch link points at, by name;
     `/kernel/<name>.sig`: its release signature, for anyone to check a download with."""
-    if name.endswith(SIGNATURE_SUFFIX) and not Kernel.objects.filter(name=name).exists():
+    if name.endswith(SIGNATURE_SUFFIX):  # no kernel or link may be named so
         return _signature(find_kernel(name.removesuffix(SIGNATURE_SUFFIX)))
     return _kernel_response(request, find_kernel(name), network=None, asked_as=name)
-
-
-SIGNATURE_SUFFIX = ".sig"
 
 
 def _signature(kernel: Kernel) -> HttpResponse:

@@ -27,7 +27,7 @@ from django.test import Client
 
 from artifacts.formats import LKRN_HOWTO
 from artifacts.tests import qemu
-from provisioning.kernels import register_kernel
+from provisioning.kernels import register
 from provisioning.models import Arch, BootEvent, Farm, Kernel, Network, Node
 from provisioning.tests.stack import SlowReader, running_stack
 
@@ -55,7 +55,7 @@ def service(live_server, settings, test_kernel, tmp_path):
     settings.ZOSBOOT_PUBLIC_URL = qemu.GUEST_URL
     settings.ZOSBOOT_NTP_SERVER = ""  # the guest reaches nothing but the service
     settings.ALLOWED_HOSTS = [qemu.GUEST_SERVER, "localhost", "127.0.0.1", "testserver"]
-    kernel, _ = register_kernel(test_kernel, "debian-vmlinuz.efi")
+    kernel, _ = register(test_kernel, "debian-vmlinuz.efi")
     boot_network().switch_kernel(kernel)
     boot_network().switch_kernel(_arm64_header_only(tmp_path), arch=Arch.ARM64)
     return int(live_server.url.rsplit(":", 1)[1])
@@ -66,7 +66,7 @@ def _arm64_header_only(tmp_path: Path) -> Kernel:
     head[0:2], head[0x38:0x3C] = b"MZ", b"ARMd"
     source = tmp_path / "arm64-placeholder.efi"
     source.write_bytes(bytes(head))
-    return register_kernel(source)[0]
+    return register(source)[0]
 
 
 def boot_network() -> Network:
@@ -234,7 +234,7 @@ def arm64_test_kernel() -> Path:
 @pytest.fixture
 def arm64_service(service, arm64_test_kernel):
     """The same service, Debian's arm64 kernel as the `test` network's arm64 kernel."""
-    kernel, _ = register_kernel(arm64_test_kernel, "debian-vmlinuz-arm64.efi", arch="arm64")
+    kernel, _ = register(arm64_test_kernel, "debian-vmlinuz-arm64.efi", arch="arm64")
     boot_network().switch_kernel(kernel, arch=Arch.ARM64)
     return service
 

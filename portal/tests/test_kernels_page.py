@@ -87,12 +87,9 @@ def test_arm64_kernels_have_their_own_history_beside_the_networks_pc_kernels(
     client, prod, kernel, make_kernel
 ):
     first, second = (
-        make_kernel("zero-os-arm64-a.efi", b"a"),
-        make_kernel("zero-os-arm64-b.efi", b"b"),
+        make_kernel("zero-os-arm64-a.efi", b"a", arch="arm64"),
+        make_kernel("zero-os-arm64-b.efi", b"b", arch="arm64"),
     )
-    Kernel.objects.filter(pk__in=[first.pk, second.pk]).update(arch="arm64")
-    first.refresh_from_db()
-    second.refresh_from_db()
     now = timezone.now()
     prod.switch_kernel(first, arch="arm64")
     prod.switch_kernel(second, arch="arm64")

@@ -395,9 +395,7 @@ def test_each_card_says_which_machines_it_suits_and_uefi_offers_the_arm64_file(c
 
 
 def test_a_network_with_only_an_arm64_kernel_can_be_chosen(client, kernel, make_kernel):
-    arm = make_kernel("zero-os-arm64.efi", b"arm")
-    arm.arch = "arm64"
-    arm.save()
+    arm = make_kernel("zero-os-arm64.efi", b"arm", arch="arm64")
     network = Network.objects.create(slug="armnet", name="ARM network")
     network.switch_kernel(arm, arch="arm64")
     text = page(client)

@@ -1,9 +1,17 @@
-"""The admin's kernel upload form: the name comes from the file unless one is typed, and a
-file already sent is kept when the form comes back with an error (a browser cannot refill a
-file field, and a kernel is 50-100 MB to send again)."""
+"""The admin's kernel forms.
+
+Adding: the name comes from the file unless one is typed, the kernel is registered through
+the one registration path (`provisioning.kernels.register`: name rules, empty files,
+architecture, signature, store), and a file already sent is kept when the form comes back with
+an error (a browser cannot refill a file field, and a kernel is 50-100 MB to send again).
+
+Changing: a kernel is immutable, so only its notes change, and a release signature may be
+given (or a non-verifying one replaced) for the same bytes.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
 import tempfile
@@ -13,31 +21,49 @@ from pathlib import Path
 from django import forms
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.core.files import File
+from django.core.files.uploadedfile import UploadedFile
 
-from .. import signatures
-from ..models import Arch, Kernel
-from ..models.kernels import ARCH_HEADER_BYTES, arch_mismatch, detect_arch
-from ..validators import validate_kernel_name
+from .. import kernels, signatures
+from ..models import Kernel
 
 SALT = "zosboot.kernel-upload"
 # A kept upload nobody came back for is removed after this long (at the next upload).
 KEEP_SECONDS = 24 * 3600
+
+SIGNATURE_HELP = (
+    "Its release signature (.sig, from ssh-keygen -Y sign -n zosboot-kernel), checked before "
+    "it is stored. Networks that need signed kernels boot only kernels with one that verifies."
+)
+
+# Which field a registration refusal is shown next to, by its code.
+_FIELD_OF = {
+    "arch_mismatch": "arch",
+    "arch": "arch",
+    "signature": "signature_file",
+    "empty": "file",
+}
 
 
 def staging_dir() -> Path:
     return Path(settings.ZOSBOOT_RUN_DIR) / "kernel-uploads"
 
 
+def _read_signature(given) -> bytes | None:
+    return given.read(signatures.MAX_SIGNATURE_BYTES + 1) if given else None
+
+
 class KernelForm(forms.ModelForm):
+    """Adding a kernel."""
+
     kept = forms.CharField(required=False, widget=forms.HiddenInput)
     signature_file = forms.FileField(
-        label="Release signature",
-        required=False,
-        help_text="Its release signature (.sig, from ssh-keygen -Y sign -n zosboot-kernel), "
-        "checked against the release signers before the kernel is stored. Networks that need "
-        "signed kernels boot only kernels with one that verifies.",
+        label="Release signature", required=False, help_text=SIGNATURE_HELP
     )
+
+    #: Who adds it, for its record (set by KernelAdmin.get_form).
+    user = None
 
     class Meta:
         model = Kernel
@@ -50,7 +76,7 @@ class KernelForm(forms.ModelForm):
             "File name nodes download it as, e.g. zero-os-development-amd64.efi. "
             "Leave empty to use the uploaded file's name."
         )
-        # On the add page clean() asks for a file unless one was kept from the last try.
+        # clean() asks for a file unless one was kept from the last try.
         self.fields["file"].required = False
         # Not sent (a script posting the form): what the file's header says, else amd64.
         self.fields["arch"].required = False
@@ -59,57 +85,39 @@ class KernelForm(forms.ModelForm):
     def clean(self) -> dict:
         data = super().clean()
         upload = data.get("file")
-        if not upload and self.instance.pk is None:
+        if not upload:
             upload = self._kept_upload()
             if upload is None:
                 self.add_error("file", "Choose the kernel file to upload.")
                 return data
             data["file"] = upload
-        if not data.get("name") and upload:
-            name = Path(upload.name).name
-            try:
-                validate_kernel_name(name)
-            except forms.ValidationError:
-                self.add_error("name", f"{name!r} cannot be a kernel name: type one.")
-                return data
-            data["name"] = name
-        if upload:
-            self._check_arch(upload, data.get("name") or Path(upload.name).name, data)
-            self._check_signature(upload, data)
+        if not data.get("name"):
+            data["name"] = Path(upload.name).name
         return data
 
-    def _check_signature(self, upload, data: dict) -> None:
-        """A signature given with the file must verify against it now: the kernel is stored
-        with its signer, or not at all."""
-        given = data.get("signature_file")
-        data["signed"] = ("", "")
-        if not given:
+    def _post_clean(self) -> None:
+        # The model's own checks (unique name) first; then, if all is well, the registration
+        # itself, whose refusals are shown next to their field. The kernel is in the store and
+        # the database when the form is valid: the admin has nothing left to save.
+        super()._post_clean()
+        if self.errors:
             return
-        raw = given.read(signatures.MAX_SIGNATURE_BYTES + 1)
-        with tempfile.NamedTemporaryFile(prefix="kernel-", suffix=".efi") as copy:
-            upload.seek(0)
-            shutil.copyfileobj(upload, copy, 1024 * 1024)
-            copy.flush()
-            upload.seek(0)
-            try:
-                data["signed"] = signatures.checked(Path(copy.name), raw)
-            except signatures.SignatureError as exc:
-                self.add_error("signature_file", exc.messages[0])
-
-    def apply_signature(self, kernel: Kernel) -> None:
-        """Called before the kernel is saved: what _check_signature found."""
-        kernel.signature, kernel.signer = self.cleaned_data.get("signed") or ("", "")
-
-    def _check_arch(self, upload, name: str, data: dict) -> None:
-        """Refuse a file whose header says another architecture than the one chosen."""
-        upload.seek(0)
-        detected = detect_arch(upload.read(ARCH_HEADER_BYTES))
-        upload.seek(0)
-        if not data.get("arch"):
-            data["arch"] = detected or Arch.AMD64
-        refusal = arch_mismatch(name, data["arch"], detected)
-        if refusal is not None:
-            self.add_error("arch", f"{refusal.messages[0]}: choose {detected}.")
+        data = self.cleaned_data
+        try:
+            with _on_disk(data["file"]) as path:
+                kernel, _ = kernels.register(
+                    path, data["name"], arch=data.get("arch") or None,
+                    signature=_read_signature(data.get("signature_file")),
+                    notes=data.get("notes", ""), user=self.user, via="admin",
+                )  # fmt: skip
+        except kernels.KernelConflict as exc:
+            self.add_error("name", str(exc))
+            return
+        except ValidationError as exc:
+            code = exc.error_list[0].code
+            self.add_error(_FIELD_OF.get(code, "name"), exc.messages[0])
+            return
+        self.instance = kernel
 
     def full_clean(self) -> None:
         super().full_clean()
@@ -160,6 +168,50 @@ class KernelForm(forms.ModelForm):
         self.kept_path = path
         self._say_kept(original)
         return File(path.open("rb"), name=original)
+
+
+class KernelChangeForm(forms.ModelForm):
+    """Changing a kernel: its notes, and a release signature for the same bytes (taken when
+    the kernel has none, or one that does not verify now)."""
+
+    signature_file = forms.FileField(
+        label="Release signature",
+        required=False,
+        help_text=SIGNATURE_HELP + " Replaces the kernel's signature only when that one does "
+        "not verify now.",
+    )
+
+    class Meta:
+        model = Kernel
+        fields = ("notes",)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        raw = _read_signature(data.get("signature_file"))
+        data["signed"] = None
+        if raw:
+            try:
+                data["signed"] = signatures.checked(Path(self.instance.file.path), raw)
+            except signatures.SignatureError as exc:
+                self.add_error("signature_file", exc.messages[0])
+        return data
+
+
+@contextlib.contextmanager
+def _on_disk(upload):
+    """A path to the uploaded bytes: the upload's own temporary file, or a copy."""
+    if hasattr(upload, "temporary_file_path"):
+        yield Path(upload.temporary_file_path())
+        return
+    if not isinstance(upload, UploadedFile):
+        yield Path(upload.file.name)  # kept from an earlier try: a file of its own already
+        return
+    with tempfile.NamedTemporaryFile(dir=kernels.incoming_dir(), prefix="admin-") as copy:
+        upload.seek(0)
+        shutil.copyfileobj(upload, copy, 1024 * 1024)
+        copy.flush()
+        upload.seek(0)
+        yield Path(copy.name)
 
 
 def _remove_old(directory: Path) -> None:

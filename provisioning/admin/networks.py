@@ -9,12 +9,13 @@ from django.db.models import Count, OuterRef, Subquery
 from django.template.response import TemplateResponse
 from django.utils.html import format_html_join
 
-from .. import switching
+from .. import kernels, signatures, switching
 from ..models import Arch, Kernel, KernelChange, LatestBoot, Network, PendingSwitch
+from ..models.kernels import KernelRecord
 from ..models.networks import POINTER_FIELDS
 from .history import running_link
-from .kernel_upload import KernelForm
-from .readonly import SwitchingTrailAdmin
+from .kernel_upload import KernelChangeForm, KernelForm
+from .readonly import ReadOnlyAdmin, SwitchingTrailAdmin
 
 
 def _machines(**match) -> Subquery:
@@ -144,30 +145,61 @@ class KernelAdmin(admin.ModelAdmin):
     )  # fmt: skip
     search_fields = ("name", "sha256", "notes", "signer")
     list_filter = ("arch", "uploaded_at")
-    readonly_fields = ("sha256", "size", "signature_label", "uploaded_at", "booted_by", "running")
-    fields = (
-        "name", "arch", "file", "notes", "sha256", "size", "uploaded_at", "booted_by",
-        "running",
+    # A kernel is immutable once registered: what it is shows, only its notes (and a release
+    # signature for the same bytes) can be given.
+    readonly_fields = (
+        "name", "arch", "content_address", "sha256", "size", "signature_label", "uploaded_at",
+        "booted_by", "running",
     )  # fmt: skip
     form = KernelForm
     actions = ["promote"]
 
     def get_fields(self, request, obj=None):
-        # "kept" carries an upload kept from a failed try of the add form; a signature is
-        # given with the file (a kernel and its signature never change afterwards).
         if obj is None:
-            return (*self.fields, "signature_file", "kept")
-        return (*self.fields, "signature_label")
+            # "kept" carries an upload kept from a failed try of the add form.
+            return ("name", "arch", "file", "notes", "signature_file", "kept")
+        return (*self.readonly_fields, "notes", "signature_file")
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is not None:
+            kwargs["form"] = KernelChangeForm
+            kwargs["fields"] = ("notes", "signature_file")
+            return super().get_form(request, obj, change, **kwargs)
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"user": request.user})
 
     @admin.display(description="release signature")
     def signature_label(self, kernel: Kernel) -> str:
         return kernel.signature_label
 
+    @admin.display(description="content address")
+    def content_address(self, kernel: Kernel) -> str:
+        return kernel.content_path
+
     def save_model(self, request, obj, form, change: bool) -> None:
         if not change:
-            form.apply_signature(obj)
+            # Registered when the form was validated (KernelForm._post_clean).
+            form.discard_kept()
+            return
         super().save_model(request, obj, form, change)
-        form.discard_kept()
+        signed = form.cleaned_data.get("signed")
+        if signed and not signatures.offer(obj, signed, user=request.user, via="admin"):
+            self.message_user(
+                request,
+                f"{obj.name} keeps the release signature it has ({obj.signature_label}): it "
+                "verifies, and a signature that verifies is never replaced.",
+                messages.WARNING,
+            )
+
+    def delete_model(self, request, obj) -> None:
+        kernels.remove(obj, user=request.user, via="admin")
+
+    def delete_queryset(self, request, queryset) -> None:
+        for kernel in queryset:
+            kernels.remove(kernel, user=request.user, via="admin")
 
     def get_queryset(self, request):
         running = _machines(kernel_name=OuterRef("name"))
@@ -337,3 +369,11 @@ class PendingSwitchAdmin(SwitchingTrailAdmin):
                 self.message_user(request, f"{pending}: {exc}", messages.ERROR)
             else:
                 self.message_user(request, f"{pending}: rejected.", messages.SUCCESS)
+
+
+@admin.register(KernelRecord)
+class KernelRecordAdmin(ReadOnlyAdmin):
+    list_display = ("at", "kernel_name", "action", "changed_by", "changed_via", "note")
+    list_filter = ("action", "at")
+    search_fields = ("kernel_name", "sha256", "changed_via", "note")
+    date_hierarchy = "at"

@@ -12,11 +12,13 @@ from .schemas import (
     ApproveIn,
     EventFilter,
     EventOut,
+    FarmId,
     FarmIn,
     FarmOut,
     FarmPatch,
     Message,
     NodeIn,
+    NodeMac,
     NodeOut,
     answers,
 )
@@ -39,7 +41,7 @@ def create_farm(request, body: FarmIn):
 
 
 @api.patch("/farms/{farmer_id}", response=answers(FarmOut), auth=can_manage_nodes, tags=["farms"])
-def update_farm(request, farmer_id: int, body: FarmPatch):
+def update_farm(request, farmer_id: FarmId, body: FarmPatch):
     farm = _farm(farmer_id)
     changes = body.dict(exclude_none=True)
     for field, value in changes.items():
@@ -64,7 +66,7 @@ def list_nodes(request, status: str | None = Query(None, pattern="^(pending|enab
 
 
 @api.get("/nodes/{mac}", response=answers(NodeOut), auth=can_read, tags=["nodes"])
-def get_node(request, mac: str):
+def get_node(request, mac: NodeMac):
     return NodeOut.of(_node(mac))
 
 
@@ -94,7 +96,7 @@ def create_node(request, body: NodeIn):
 
 
 @api.post("/nodes/{mac}/approve", response=answers(NodeOut), auth=can_manage_nodes, tags=["nodes"])
-def approve_node(request, mac: str, body: ApproveIn):
+def approve_node(request, mac: NodeMac, body: ApproveIn):
     """Give a waiting node its farm and network: it boots at its next retry."""
     node = _node(mac)
     Node.objects.filter(pk=node.pk).approve(
@@ -104,13 +106,13 @@ def approve_node(request, mac: str, body: ApproveIn):
 
 
 @api.post("/nodes/{mac}/disable", response=answers(NodeOut), auth=can_manage_nodes, tags=["nodes"])
-def disable_node(request, mac: str):
+def disable_node(request, mac: NodeMac):
     Node.objects.filter(pk=_node(mac).pk).set_enabled(False, via=via(request))
     return NodeOut.of(_node(mac))
 
 
 @api.post("/nodes/{mac}/enable", response=answers(NodeOut), auth=can_manage_nodes, tags=["nodes"])
-def enable_node(request, mac: str):
+def enable_node(request, mac: NodeMac):
     Node.objects.filter(pk=_node(mac).pk).set_enabled(True, via=via(request))
     return NodeOut.of(_node(mac))
 

@@ -6,15 +6,24 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db.models import ProtectedError
 from ninja import Status
-from ninja.errors import HttpError
 
-from .. import running, uploads
+from .. import kernels, running, uploads
 from ..kernels import KernelConflict
 from ..models import BranchLink, Kernel, Network
-from ..validators import KERNEL_NAME_RE
+from ..validators import NAME_REFUSALS
 from . import api, can_publish, can_read, via
 from .lookups import _kernel, _link
-from .schemas import ChangeOut, KernelOut, LinkOut, Message, NodeRunning, PointIn, answers
+from .schemas import (
+    ChangeOut,
+    KernelName,
+    KernelOut,
+    LinkName,
+    LinkOut,
+    Message,
+    NodeRunning,
+    PointIn,
+    answers,
+)
 
 _KERNELS = Kernel.objects.prefetch_related(
     "networks", "networks_arm64", "links__networks", "links__networks_arm64"
@@ -27,7 +36,7 @@ def list_kernels(request):
 
 
 @api.get("/kernels/{name}", response=answers(KernelOut), auth=can_read, tags=["kernels"])
-def get_kernel(request, name: str):
+def get_kernel(request, name: KernelName):
     _kernel(name)
     return KernelOut.of(_KERNELS.get(name=name))
 
@@ -73,7 +82,9 @@ _UPLOAD_BODY = {
 
 @api.post(
     "/kernels",
-    response=answers({201: KernelOut, 200: KernelOut, 400: Message, 409: Message, 413: Message}),
+    response=answers(
+        {201: KernelOut, 200: KernelOut, 400: Message, 409: Message, 411: Message, 413: Message}
+    ),
     auth=can_publish,
     tags=["kernels"],
     openapi_extra=_UPLOAD_BODY,
@@ -108,7 +119,7 @@ def upload_kernel(request):
     auth=can_publish,
     tags=["kernels"],
 )
-def delete_kernel(request, name: str, force: bool = False):
+def delete_kernel(request, name: KernelName, force: bool = False):
     """Delete a kernel nothing uses (no network, link or node points at it). A kernel a
     network would roll back to is kept unless `force` says to lose that rollback."""
     kernel = _kernel(name)
@@ -118,7 +129,7 @@ def delete_kernel(request, name: str, force: bool = False):
         return Status(409, {"detail": f"{name} is what {slugs} would roll back to; "
                                       "give force=true to delete it anyway"})  # fmt: skip
     try:
-        kernel.delete()
+        kernels.remove(kernel, via=via(request))
     except ProtectedError as exc:
         users = ", ".join(sorted(str(obj) for obj in exc.protected_objects))
         return Status(409, {"detail": f"{name} is in use by {users}"})
@@ -128,7 +139,7 @@ def delete_kernel(request, name: str, force: bool = False):
 @api.get(
     "/kernels/{name}/nodes", response=answers(list[NodeRunning]), auth=can_read, tags=["kernels"]
 )
-def kernel_nodes(request, name: str):
+def kernel_nodes(request, name: KernelName):
     """The machines whose latest kernel download was this kernel, and since when."""
     _kernel(name)
     return [
@@ -150,14 +161,13 @@ def list_links(request):
     auth=can_publish,
     tags=["links"],
 )
-def point_link(request, name: str, body: PointIn):
+def point_link(request, name: LinkName, body: PointIn):
     """Point a branch link at a kernel (made on first use)."""
-    if not KERNEL_NAME_RE.fullmatch(name):
-        raise HttpError(400, "link names use letters, digits and . _ + -")
     try:
         link, _ = BranchLink.point(name, _kernel(body.kernel), note="api", via=via(request))
     except ValidationError as exc:
-        return Status(409, {"detail": exc.messages[0]})
+        malformed = exc.error_list[0].code in NAME_REFUSALS
+        return Status(400 if malformed else 409, {"detail": exc.messages[0]})
     return Status(200, LinkOut(name=link.name, kernel=link.kernel.name))
 
 
@@ -167,7 +177,7 @@ def point_link(request, name: str, body: PointIn):
     auth=can_publish,
     tags=["links"],
 )
-def rollback_link(request, name: str):
+def rollback_link(request, name: KernelName):
     link = _link(name)
     try:
         link.rollback(via=via(request))
@@ -177,5 +187,5 @@ def rollback_link(request, name: str):
 
 
 @api.get("/links/{name}/changes", response=answers(list[ChangeOut]), auth=can_read, tags=["links"])
-def link_changes(request, name: str):
+def link_changes(request, name: KernelName):
     return [ChangeOut.of(c) for c in _link(name).changes.select_related("changed_by")]

@@ -9,7 +9,7 @@ from .. import switching
 from ..models import Arch, KernelChange, Network, PendingSwitch
 from . import api, can_read, can_switch_networks, via
 from .lookups import _kernel, _link, _network
-from .schemas import ChangeOut, Message, NetworkOut, Pending, SwitchIn, answers
+from .schemas import ChangeOut, Message, NetworkOut, NetworkSlug, Pending, SwitchIn, answers
 
 
 @api.get("/networks", response=answers(list[NetworkOut]), auth=can_read, tags=["networks"])
@@ -18,14 +18,14 @@ def list_networks(request):
 
 
 @api.get("/networks/{slug}", response=answers(NetworkOut), auth=can_read, tags=["networks"])
-def get_network(request, slug: str):
+def get_network(request, slug: NetworkSlug):
     return NetworkOut.of(_network(slug))
 
 
 @api.get(
     "/networks/{slug}/changes", response=answers(list[ChangeOut]), auth=can_read, tags=["networks"]
 )
-def network_changes(request, slug: str):
+def network_changes(request, slug: NetworkSlug):
     network = _network(slug)
     changes = KernelChange.objects.filter(network=network).select_related("changed_by")
     return [ChangeOut.of(change) for change in changes]
@@ -40,7 +40,7 @@ PENDING = {202: Pending}
     auth=can_switch_networks,
     tags=["networks"],
 )
-def switch_network(request, slug: str, body: SwitchIn):
+def switch_network(request, slug: NetworkSlug, body: SwitchIn):
     """Pin the network's machines of `arch` (default amd64) to a kernel built for it, or make
     them follow a branch link. On a network that needs a second operator (four eyes) the
     switch waits for a staff user's approval in the admin: 202 and its id."""
@@ -64,7 +64,7 @@ def switch_network(request, slug: str, body: SwitchIn):
     auth=can_switch_networks,
     tags=["networks"],
 )
-def rollback_network(request, slug: str, to: int | None = None, arch: Arch = Arch.AMD64):
+def rollback_network(request, slug: NetworkSlug, to: int | None = None, arch: Arch = Arch.AMD64):
     """Go back to what the network's `arch` machines (default amd64) booted before its last
     switch, or with `to` (a change's `id` from /changes) to what any earlier switch set, on
     that change's architecture. Four eyes as for a switch."""

@@ -3,17 +3,31 @@ come from here."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
-from ninja import Field, Schema
-from pydantic import AfterValidator
+from ninja import Field, Path, Schema
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, model_validator
 
 from ..models import Arch, Kernel, Network, Node
+from ..validators import FARMER_ID_MAX, KERNEL_NAME_RE, NETWORK_SLUG_RE
 
 # PostgreSQL text cannot hold a NUL character (SQLite's can): free text a client writes or
 # filters by is refused with a 422, never left to fail in the database.
 NO_NUL = r"^[^\x00]*$"
+
+
+def _a_time_in_words(value: object) -> object:
+    """A time is written as ISO 8601 text; a bare number is refused, not read as a Unix time."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError("give a time as ISO 8601 text, e.g. 2025-05-01T09:00:00Z")
+    return value
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _in_utc(value: datetime) -> datetime:
@@ -27,7 +41,28 @@ def _in_utc(value: datetime) -> datetime:
         raise ValueError("time out of range") from None
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_in_utc)]
+UtcDatetime = Annotated[datetime, BeforeValidator(_a_time_in_words), AfterValidator(_in_utc)]
+
+# What a path parameter may be, in the OpenAPI document and checked before the operation runs
+# (422 naming it). Lookups answer 404 for what is well-formed and unknown.
+_MAC_PATTERN = r"^(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f]{12}$"
+
+
+KernelName = Annotated[
+    str, Path(..., pattern=f"^{KERNEL_NAME_RE.pattern}$", description="The kernel's name.")
+]
+LinkName = Annotated[
+    str, Path(..., pattern=f"^{KERNEL_NAME_RE.pattern}$", description="The branch link's name.")
+]
+NetworkSlug = Annotated[
+    str, Path(..., pattern=f"^{NETWORK_SLUG_RE.pattern}$", description="The network's slug.")
+]
+NodeMac = Annotated[
+    str,
+    Path(..., pattern=_MAC_PATTERN,
+         description="52:54:00:ab:cd:ef, 52-54-00-ab-cd-ef or 525400abcdef."),
+]  # fmt: skip
+FarmId = Annotated[int, Path(..., ge=1, le=FARMER_ID_MAX, description="The farm ID.")]
 
 
 class Message(Schema):
@@ -151,16 +186,26 @@ class FarmOut(Schema):
 
 
 class FarmIn(Schema):
-    farmer_id: int = Field(ge=1, le=4294967295)
+    farmer_id: int = Field(ge=1, le=FARMER_ID_MAX, strict=True)
     name: str = Field("", max_length=100, pattern=NO_NUL)
-    active: bool = True
+    active: bool = Field(True, strict=True)
     notes: str = Field("", pattern=NO_NUL)
 
 
 class FarmPatch(Schema):
+    """The fields to change; at least one, and nothing else."""
+
+    model_config = ConfigDict(extra="forbid")
+
     name: str | None = Field(None, max_length=100, pattern=NO_NUL)
-    active: bool | None = None
+    active: bool | None = Field(None, strict=True)
     notes: str | None = Field(None, pattern=NO_NUL)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> FarmPatch:
+        if all(value is None for value in (self.name, self.active, self.notes)):
+            raise ValueError("give at least one of name, active, notes")
+        return self
 
 
 class NodeOut(Schema):
@@ -188,13 +233,13 @@ class NodeOut(Schema):
 
 class NodeIn(Schema):
     mac: str
-    farm: int | None = None
+    farm: int | None = Field(None, strict=True)
     network: str | None = None
     extra_args: str = Field("", max_length=512)
 
 
 class ApproveIn(Schema):
-    farm: int
+    farm: int = Field(strict=True)
     network: str
 
 

@@ -8,7 +8,15 @@ waiting for a second operator), `tokens` (API tokens).
 
 from .fleet import BootEvent, Farm, FleetChange, LatestBoot, Node, NodeQuerySet
 from .generation import ConfigGeneration
-from .kernels import Arch, Kernel, KernelStorage, detect_arch, hash_file, kernel_upload_to
+from .kernels import (
+    Arch,
+    Kernel,
+    KernelRecord,
+    KernelStorage,
+    detect_arch,
+    hash_file,
+    kernel_upload_to,
+)
 from .links import BranchLink, LinkChange
 from .networks import KernelChange, Network, NetworkQuerySet
 from .switches import PendingSwitch
@@ -24,6 +32,7 @@ __all__ = [
     "FleetChange",
     "Kernel",
     "KernelChange",
+    "KernelRecord",
     "KernelStorage",
     "LatestBoot",
     "LinkChange",

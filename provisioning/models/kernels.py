@@ -67,8 +67,52 @@ def kernel_upload_to(instance: Kernel, filename: str) -> str:
     return instance.name
 
 
+#: What a kernel is, fixed when it is registered: the bytes nodes boot (file, sha256, size),
+#: the machines they are for and the name they are served at.
+IMMUTABLE_FIELDS = ("name", "file", "sha256", "size", "arch")
+
+
+class ImmutableKernel(ValidationError):
+    """An attempt to change what a registered kernel is; said to whoever tried."""
+
+    def __init__(self, name: str, fields: list[str]) -> None:
+        super().__init__(
+            f"kernel {name} cannot change its {', '.join(fields)}: a kernel's bytes, "
+            "architecture and name never change once registered, because nodes, edges and "
+            "caches rely on them; register the new build as a new kernel",
+            code="immutable",
+        )
+
+
+class KernelQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        """Bulk updates may touch notes and signatures only (see IMMUTABLE_FIELDS)."""
+        changed = sorted(set(kwargs) & {*IMMUTABLE_FIELDS, "file_id"})
+        if changed:
+            raise ImmutableKernel("(bulk update)", changed)
+        return super().update(**kwargs)
+
+    def unused(self) -> KernelQuerySet:
+        """Kernels no network, branch link, node or undecided switch points at."""
+        from .switches import PendingSwitch
+
+        waiting = PendingSwitch.objects.filter(
+            kernel=models.OuterRef("pk"), state=PendingSwitch.State.PENDING
+        )
+        return self.filter(
+            networks=None, networks_arm64=None, links=None, overriding_nodes=None
+        ).exclude(models.Exists(waiting))
+
+
 class Kernel(models.Model):
-    """A Zero-OS kernel file (an EFI-stub bzImage with its initramfs) that nodes can boot."""
+    """A Zero-OS kernel file (an EFI-stub bzImage with its initramfs) that nodes can boot.
+
+    Immutable once registered: its file, sha256, size, architecture and name never change
+    (`save()` refuses, and so does a trigger in the database for any other path), so
+    `/kernel/sha256/<hex>` and every name it was served at always mean the same bytes. A new
+    build is a new kernel. Only the notes and the release signature may change (a signature
+    that verifies replaces one that does not, recorded as a KernelRecord).
+    """
 
     name = models.CharField(
         max_length=200,
@@ -77,7 +121,7 @@ class Kernel(models.Model):
         help_text="File name nodes download it as, e.g. zero-os-development-amd64.efi.",
     )
     file = models.FileField(storage=KernelStorage(), upload_to=kernel_upload_to, max_length=255)
-    sha256 = models.CharField(max_length=64, editable=False, blank=True)
+    sha256 = models.CharField(max_length=64, editable=False, blank=True, db_index=True)
     size = models.PositiveBigIntegerField(editable=False, default=0)
     arch = models.CharField(
         "architecture",
@@ -93,6 +137,8 @@ class Kernel(models.Model):
     signature = models.TextField(blank=True, editable=False)
     signer = models.CharField(max_length=200, blank=True, editable=False)
 
+    objects = KernelQuerySet.as_manager()
+
     class Meta:
         ordering = ["-uploaded_at", "name"]
         verbose_name = "kernel"
@@ -101,20 +147,50 @@ class Kernel(models.Model):
         return self.name
 
     def save(self, *args, **kwargs) -> None:
-        # Hash whenever the file is new or replaced; hashing streams, it never loads the file.
-        if self.file and (not self.sha256 or not getattr(self.file, "_committed", True)):
-            self.sha256, self.size = hash_file(self.file)
+        if self.pk is None or self._state.adding:
+            if self.file and not self.sha256:
+                # Hashing streams, it never loads the file.
+                self.sha256, self.size = hash_file(self.file)
+            if self.file and self.size == 0:
+                raise ValidationError(f"{self.name} is empty: a kernel has bytes", code="empty")
+        else:
+            self._refuse_changes(kwargs.get("update_fields"))
         super().save(*args, **kwargs)
+
+    def _refuse_changes(self, update_fields) -> None:
+        fields = [
+            field for field in IMMUTABLE_FIELDS
+            if update_fields is None or field in update_fields
+        ]  # fmt: skip
+        if not fields:
+            return
+        saved = Kernel.objects.filter(pk=self.pk).values(*fields).first()
+        if saved is None:
+            return
+        mine = {
+            field: self.file.name if field == "file" else getattr(self, field)
+            for field in fields
+        }  # fmt: skip
+        changed = [field for field in fields if saved[field] != mine[field]]
+        if self.file and not getattr(self.file, "_committed", True) and "file" not in changed:
+            changed.append("file")  # a new upload assigned under the same name
+        if changed:
+            raise ImmutableKernel(saved.get("name", self.name), changed)
 
     @property
     def download_path(self) -> str:
         return f"/kernel/{self.name}"
 
     @property
+    def content_path(self) -> str:
+        """Its content address: the same bytes forever, cacheable anywhere."""
+        return f"/kernel/sha256/{self.sha256}"
+
+    @property
     def signature_label(self) -> str:
         if not self.signature:
             return "unsigned"
-        return f"signed by {self.signer}" if self.signer else "signature not checked"
+        return f"signed by {self.signer}" if self.signer else "signed (signer not checked)"
 
     def detected_arch(self) -> Arch | None:
         """The architecture the file's header names (None: unknown, or no file)."""
@@ -144,6 +220,51 @@ class Kernel(models.Model):
         refusal = arch_mismatch(self.name, arch, self.detected_arch())
         if refusal is not None:
             raise refusal
+
+
+class KernelRecord(models.Model):
+    """What happened to a kernel itself: registered, given or re-given its release signature,
+    removed. Read-only once written; kept when the kernel is gone."""
+
+    class Action(models.TextChoices):
+        REGISTERED = "registered", "registered"
+        SIGNATURE = "signature", "signature replaced"
+        SIGNED = "signed", "signature added"
+        REMOVED = "removed", "removed"
+
+    kernel = models.ForeignKey(
+        Kernel, on_delete=models.SET_NULL, null=True, blank=True, related_name="records"
+    )
+    kernel_name = models.CharField(max_length=200, db_index=True)
+    sha256 = models.CharField(max_length=64)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    changed_via = models.CharField(
+        max_length=120, blank=True, help_text="The API token, command or import that did it."
+    )
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name = "kernel record"
+
+    def __str__(self) -> str:
+        return f"{self.kernel_name}: {self.get_action_display()}"
+
+    @classmethod
+    def note_for(cls, kernel: Kernel, action: str, *, user=None, via: str = "", note: str = ""):
+        return cls.objects.create(
+            kernel=kernel if action != cls.Action.REMOVED else None,
+            kernel_name=kernel.name,
+            sha256=kernel.sha256,
+            action=action,
+            changed_by=user if user is not None and user.is_authenticated else None,
+            changed_via=via[:120],
+            note=note[:300],
+        )
 
 
 def hash_file(fileobj) -> tuple[str, int]:

@@ -11,19 +11,26 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
     content_type_conformance,
+    negative_data_rejection,
     not_a_server_error,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.parameters import ParameterLocation
 
 from zosboot.wsgi import application
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
+# Positive and negative cases (the default modes): every answer conforms (status, content
+# type, headers, body), and a request that breaks the document is refused, never taken.
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
+    negative_data_rejection,
 ]
 
 
@@ -71,7 +78,10 @@ def world(db, settings):
                            HealthCheck.filter_too_much],
 )  # fmt: skip
 def test_the_api_answers_as_its_document_says(case, world):
-    case.call_and_validate(headers=world, checks=CHECKS)
+    # A case that leaves out the token on purpose (a negative header) goes without it.
+    header = case.meta.components.get(ParameterLocation.HEADER) if case.meta else None
+    omits_token = header is not None and header.mode.is_negative
+    case.call_and_validate(headers={} if omits_token else world, checks=CHECKS)
 
 
 def test_the_document_is_a_valid_openapi_31_document(client):

@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
-from provisioning.kernels import register_kernel
+from provisioning.kernels import register
 from provisioning.models import (
     ApiToken,
     Arch,
@@ -83,18 +83,18 @@ def test_the_header_says_the_architecture():
 def test_registering_takes_the_architecture_from_the_header(tmp_path):
     source = tmp_path / "zero-os-arm64.efi"
     source.write_bytes(arm64_image())
-    kernel, _ = register_kernel(source)
+    kernel, _ = register(source)
     assert kernel.arch == Arch.ARM64
     unknown = tmp_path / "zero-os-unknown.efi"
     unknown.write_bytes(b"MZ kernel")
-    assert register_kernel(unknown)[0].arch == Arch.AMD64  # the default
+    assert register(unknown)[0].arch == Arch.AMD64  # the default
 
 
 def test_a_header_that_says_another_architecture_is_refused(tmp_path):
     source = tmp_path / "zero-os-x86.efi"
     source.write_bytes(x86_image())
     with pytest.raises(ValidationError) as refused:
-        register_kernel(source, arch="arm64")
+        register(source, arch="arm64")
     assert refused.value.messages == ["zero-os-x86.efi is an amd64 kernel (its header says so), "
                                       "not arm64"]  # fmt: skip
     assert not Kernel.objects.exists()
@@ -349,9 +349,7 @@ def test_the_admin_upload_refuses_a_file_of_the_other_architecture(admin_client)
         "/admin/provisioning/kernel/add/", {"name": "", "arch": "amd64", "file": upload}
     )
     assert response.status_code == 200
-    assert b"is an arm64 kernel (its header says so), not amd64: choose arm64." in (
-        response.content
-    )
+    assert b"is an arm64 kernel (its header says so), not amd64" in (response.content)
     upload = SimpleUploadedFile("zero-os-arm.efi", arm64_image())
     response = admin_client.post(
         "/admin/provisioning/kernel/add/", {"name": "", "arch": "arm64", "file": upload}

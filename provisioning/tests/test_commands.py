@@ -42,7 +42,7 @@ def test_import_kernel_twice_is_a_no_op_and_a_different_file_is_refused(tmp_path
     call_command("import_kernel", str(source), "--name", "zos.efi")
     assert Kernel.objects.count() == 1
     source.write_bytes(b"two")
-    with pytest.raises(CommandError, match="already exists"):
+    with pytest.raises(CommandError, match="exists with other content"):
         call_command("import_kernel", str(source), "--name", "zos.efi")
 
 

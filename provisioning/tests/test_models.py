@@ -48,10 +48,14 @@ def test_a_kernel_a_network_boots_cannot_be_deleted(prod):
         prod.kernel.delete()
 
 
-def test_deleting_an_unused_kernel_removes_its_file(make_kernel):
+def test_deleting_an_unused_kernel_removes_its_file_once_committed(
+    make_kernel, django_capture_on_commit_callbacks
+):
     kernel = make_kernel("zero-os-old.efi", b"old")
     path = kernel.file.path
-    kernel.delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        kernel.delete()
+        assert os.path.exists(path)  # a deletion rolled back would keep its file
     assert not os.path.exists(path)
 
 

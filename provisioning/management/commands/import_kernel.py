@@ -3,8 +3,11 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from provisioning.kernels import KernelConflict, register_kernel
+from provisioning.kernels import KernelConflict, register
 from provisioning.models import Arch, Network
+
+#: How the audit trails name this command's registrations and switches.
+VIA = "manage.py import_kernel"
 
 
 class Command(BaseCommand):
@@ -50,8 +53,8 @@ class Command(BaseCommand):
                 raise CommandError(f"unknown network {slug!r}")
             networks.append(found)
         try:
-            kernel, created = register_kernel(
-                file, name, notes=notes, arch=arch,
+            kernel, created = register(
+                file, name, notes=notes, arch=arch, via=VIA,
                 signature=signature.read_bytes()[:65536] if signature else None,
             )  # fmt: skip
         except ValidationError as exc:
@@ -69,7 +72,7 @@ class Command(BaseCommand):
         machines = "" if arch == Arch.AMD64 else f" on {arch} machines"
         for net in networks:
             try:
-                change = net.switch_kernel(kernel, note="import_kernel", arch=arch)
+                change = net.switch_kernel(kernel, note="import_kernel", arch=arch, via=VIA)
             except ValidationError as exc:
                 raise CommandError(exc.messages[0]) from None
             if change:
