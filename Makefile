@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test venv lint bench
+.PHONY: run test venv lint bench edge
 
 # The tests that use a database but neither QEMU, a browser nor servers of their own run a
 # second time on PostgreSQL, a throwaway server (provisioning/tests/postgres.py). The stack
@@ -29,6 +29,11 @@ test:
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 	$(PY) -m provisioning.tests.postgres -- $(VENV)/bin/pytest $(POSTGRES_TESTS) $(PYTEST_ARGS) \
 		|| test $$? -eq 5  # 5: PYTEST_ARGS chose only tests that do not run on PostgreSQL
+
+# An edge: nginx alone in front of ZOSBOOT_EDGE_ORIGIN (README, Sites).
+edge:
+	setup/install-packages.sh edge
+	setup/edge.sh
 
 venv: $(VENV)/.installed
 

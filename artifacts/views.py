@@ -49,7 +49,7 @@ def image(
         return answer_response(answer)
     label = "/".join(part for part in (net, farm, extra, kernel) if part is not None)
     stem = download_name(net, answer.target.farmer_id)
-    return serve(request, fmt, answer.script, stem, label + arch_label)
+    return serve(request, fmt, answer.image_script, stem, label + arch_label)
 
 
 def _for_arch(request: HttpRequest, fmt: str, shown: str = "") -> tuple[str, str]:

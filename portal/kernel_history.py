@@ -85,3 +85,15 @@ def branch_links() -> QuerySet[BranchLink]:
         .annotate(moved_at=Max("changes__changed_at"))
         .order_by("name")
     )
+
+
+def current_by_kernel() -> list[tuple[Kernel, list[str]]]:
+    """Each kernel an active network boots now, with who boots it (`prod:amd64`), in the
+    order of their names."""
+    users: dict[int, tuple[Kernel, list[str]]] = {}
+    for network in Network.objects.active().select_related(*Network.POINTERS_JOINED):
+        for arch in Arch:
+            kernel = network.kernel_for(arch)
+            if kernel is not None:
+                users.setdefault(kernel.pk, (kernel, []))[1].append(f"{network.slug}:{arch}")
+    return sorted(users.values(), key=lambda pair: pair[0].name)

@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("portal/preview", views.preview, name="preview"),
     path("kernels/", views.kernels, name="kernels"),
+    path("kernels/current.txt", views.current_kernels, name="current-kernels"),
 ]

@@ -19,7 +19,7 @@ from provisioning.validators import NETWORK_SLUG_RE
 
 from . import downloads
 from .forms import BootImageForm, default_network, portal_networks, sentence
-from .kernel_history import all_network_kernels, branch_links
+from .kernel_history import all_network_kernels, branch_links, current_by_kernel
 
 FIELDS = ("network", "farm", "extra")
 
@@ -67,6 +67,7 @@ def _result(form: BootImageForm) -> dict:
         "ready": False,
         "cards": unfilled,
         "script": "",
+        "image_script": "",
         "preview_status": "Appears here once the network and farm ID are valid.",
         "krn_howto": downloads.krn_howto(by_key["krn"].filename),
         "iso_name": by_key["iso"].filename,
@@ -82,6 +83,7 @@ def _result(form: BootImageForm) -> dict:
         ready=True,
         cards=cards,
         script=form.answer.script,
+        image_script=form.answer.image_script,
         preview_status=f"Boot script for network {network}, farm {farmer_id}.",
         script_url=form.base_url + by_key["ipxe"].path,
         krn_howto=downloads.krn_howto(by_key["krn"].filename),
@@ -125,6 +127,7 @@ def preview(request: HttpRequest) -> JsonResponse:
             "form_error": errors.get("__all__", ""),
             "preview_status": result["preview_status"],
             "script": result["script"],
+            "image_script": result["image_script"],
             "html": render_to_string("portal/_result.html", result, request=request),
         }
     )
@@ -136,4 +139,19 @@ def kernels(request: HttpRequest) -> HttpResponse:
         request,
         "portal/kernels.html",
         {"networks": all_network_kernels(), "links": branch_links()},
+    )
+
+
+@never_cache
+@require_safe
+def current_kernels(request: HttpRequest) -> HttpResponse:
+    """`/kernels/current.txt`: one line per kernel an active network boots now, on either
+    architecture (pinned or through a link): `<sha256> <size> <name> <network:arch>...`.
+    What `setup/edge.sh --warm` pulls through an edge after a release."""
+    lines = [
+        " ".join([kernel.sha256, str(kernel.size), kernel.name, *users])
+        for kernel, users in current_by_kernel()
+    ]
+    return HttpResponse(
+        "".join(f"{line}\n" for line in lines), content_type="text/plain; charset=utf-8"
     )

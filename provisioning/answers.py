@@ -20,6 +20,7 @@ from .models import BootEvent, Node
 from .scripts import (
     BootTarget,
     render_boot_script,
+    render_chain_script,
     render_error_script,
     render_refused_script,
     render_waiting_script,
@@ -41,6 +42,10 @@ class Answer:
     message: str = ""
     part: str = ""
     retry_after: int | None = None
+    #: What an image (or a kit) for this request carries: a short script that fetches this
+    #: answer's script from the public URL, then from each mirror (so the image follows every
+    #: kernel switch and every server in the list). Set when the answer boots.
+    image_script: str = ""
 
     @property
     def boots(self) -> bool:
@@ -77,7 +82,13 @@ def for_path(
         farmer_id=target.farmer_id,
         kernel=target.kernel,
     )
-    return Answer(200, render_boot_script(target, base_url), event, target)
+    return Answer(
+        200,
+        render_boot_script(target, base_url),
+        event,
+        target,
+        image_script=render_chain_script(target.script_path, base_url),
+    )
 
 
 def for_mac(mac: str, *, base_url: str, client_ip: str | None) -> Answer:
@@ -94,7 +105,7 @@ def for_mac(mac: str, *, base_url: str, client_ip: str | None) -> Answer:
     node = Node.objects.for_mac(mac)
     if node is None:
         found = discovery.discover(mac, client_ip)
-        waiting = render_waiting_script(mac, base_url, refused=found.refused)
+        waiting = render_waiting_script(mac, refused=found.refused)
         return Answer(200, waiting, Event(BootEvent.Kind.PENDING, node=found.node, mac=mac))
     answer = _node_answer(node, mac, base_url)
     discovery.mark_seen(node, client_ip, booted=answer.boots)
@@ -103,7 +114,7 @@ def for_mac(mac: str, *, base_url: str, client_ip: str | None) -> Answer:
 
 def _node_answer(node: Node, mac: str, base_url: str) -> Answer:
     if node.is_pending:
-        waiting = render_waiting_script(mac, base_url)
+        waiting = render_waiting_script(mac)
         return Answer(200, waiting, Event(BootEvent.Kind.PENDING, node=node))
     try:
         if not node.enabled:
@@ -119,7 +130,7 @@ def _node_answer(node: Node, mac: str, base_url: str) -> Answer:
         if problem.status != 403:
             return error(problem, refused)
         # Refused for now: a script that says why and asks again later, not an HTTP error.
-        script = render_refused_script(mac, problem.message, base_url)
+        script = render_refused_script(mac, problem.message)
         return Answer(200, script, refused, message=problem.message)
     event = Event(
         BootEvent.Kind.SCRIPT,

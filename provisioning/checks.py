@@ -8,13 +8,25 @@ from django.conf import settings
 from django.core.checks import Error, Warning, register
 
 
+def _is_base_url(url: str) -> bool:
+    """An http(s) URL with a host, no query, no fragment, and only characters an iPXE script
+    can carry as they are."""
+    parts = urlsplit(url)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.netloc)
+        and not parts.query
+        and not parts.fragment
+        and not set(url) & set(" \"'$;&|<>{}\\#`")
+    )
+
+
 @register()
 def check_public_url(app_configs, **kwargs):
     problems = []
     url = settings.ZOSBOOT_PUBLIC_URL
     if url:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        if not _is_base_url(url):
             problems.append(
                 Error(
                     f"ZOSBOOT_PUBLIC_URL={url!r} is not an http(s) base URL.",
@@ -29,6 +41,31 @@ def check_public_url(app_configs, **kwargs):
                 "scripts are only served for hosts listed explicitly.",
                 hint="Set ZOSBOOT_PUBLIC_URL to the address nodes use.",
                 id="provisioning.W001",
+            )
+        )
+    return problems
+
+
+@register()
+def check_mirrors(app_configs, **kwargs):
+    """Mirrors and the kernel redirect go into scripts and images: base URLs only."""
+    problems = []
+    for url in settings.ZOSBOOT_MIRRORS:
+        if not _is_base_url(url):
+            problems.append(
+                Error(
+                    f"ZOSBOOT_MIRRORS: {url!r} is not an http(s) base URL.",
+                    hint="Comma-separated base URLs, e.g. http://edge1.example.org,https://cdn.example.org",
+                    id="provisioning.E005",
+                )
+            )
+    redirect = settings.ZOSBOOT_KERNEL_REDIRECT
+    if redirect and not _is_base_url(redirect):
+        problems.append(
+            Error(
+                f"ZOSBOOT_KERNEL_REDIRECT={redirect!r} is not an http(s) base URL.",
+                hint="The base URL of the CDN or object store that mirrors /kernel/sha256/.",
+                id="provisioning.E006",
             )
         )
     return problems

@@ -173,6 +173,28 @@ def file_response(
     return response
 
 
+def redirect_response(
+    request: HttpRequest,
+    download: Download,
+    location: str,
+    *,
+    on_send: Callable[[], None] | None = None,
+    headers: dict[str, str] | None = None,
+) -> HttpResponse:
+    """A download decided (and recorded, for a GET) here whose bytes come from `location`: a
+    content address on the same server, or a CDN. The checksum headers go with it."""
+    response = HttpResponse(status=302)
+    response["Location"] = location
+    response["ETag"] = download.etag
+    response["X-Checksum-Sha256"] = download.sha256
+    for name, value in (headers or {}).items():
+        response[name] = value
+    patch_cache_control(response, no_cache=True)
+    if on_send is not None and request.method == "GET":
+        on_send()
+    return response
+
+
 def _send(request: HttpRequest, download: Download) -> HttpResponse:
     if settings.ZOSBOOT_FILE_DELIVERY == NGINX:
         response = HttpResponse(content_type=download.content_type)

@@ -28,6 +28,7 @@ class Catalog:
     networks: dict[str, Network]
     kernels: dict[str, Kernel | None] = field(default_factory=dict)
     farms: dict[int, Farm | None] = field(default_factory=dict)
+    by_content: dict[str, Kernel] | None = None
 
     def network(self, slug: str) -> Network | None:
         """The network of that slug (active or not), its kernels joined in."""
@@ -42,6 +43,14 @@ class Catalog:
                 found = link.kernel if link else None
             _remember(self.kernels, name, found)
         return self.kernels[name]
+
+    def kernel_by_content(self, sha256: str) -> Kernel | None:
+        """A registered kernel with these bytes (the oldest, when several names share them)."""
+        if self.by_content is None:
+            self.by_content = {}
+            for kernel in Kernel.objects.order_by("-pk"):
+                self.by_content[kernel.sha256] = kernel
+        return self.by_content.get(sha256)
 
     def farm(self, farmer_id: int) -> Farm | None:
         if farmer_id not in self.farms:

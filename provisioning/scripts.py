@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -33,6 +34,9 @@ PANIC_ARG = "panic=7200"
 NETWORK, FARM, EXTRA, KERNEL = "network", "farm", "extra", "kernel"
 
 _UNSAFE_TEXT_RE = re.compile(r"[^A-Za-z0-9 .,:_+\-/()@%=]")
+# What stays as it is in a path an image chains (the rest is percent-encoded): the validated
+# parts use nothing else, and nothing here means anything to iPXE.
+_PATH_SAFE = "_.,:=+-@"
 
 
 def ipxe_text(value: object) -> str:
@@ -42,11 +46,10 @@ def ipxe_text(value: object) -> str:
 
 @dataclass(frozen=True)
 class ArchKernel:
-    """What machines of one architecture boot: the kernel, and the path it is fetched at."""
+    """What machines of one architecture boot."""
 
     arch: str
     kernel: Kernel
-    path: str
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class BootTarget:
     node: Node | None = None
     #: The farm, when the service knows it (farms need not be registered to boot).
     farm: Farm | None = None
+    #: The URL path that answers with this target's script (what an image chains).
+    script_path: str = ""
 
     @property
     def kernel(self) -> Kernel:
@@ -108,6 +113,21 @@ def find_kernel(name: str, catalog: lookups.Catalog | None = None) -> Kernel:
     return kernel
 
 
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+
+
+def find_kernel_by_content(digest: str, catalog: lookups.Catalog | None = None) -> Kernel:
+    """The registered kernel whose sha256 is `digest` (64 lowercase hex digits); 400/404."""
+    if not _SHA256_RE.fullmatch(digest):
+        raise BootError(
+            400, "a content address is /kernel/sha256/ and 64 lowercase hex digits", part=KERNEL
+        )
+    kernel = (catalog or lookups.current()).kernel_by_content(digest)
+    if kernel is None:
+        raise BootError(404, f"no kernel has the sha256 {digest}", part=KERNEL)
+    return kernel
+
+
 def network_kernel(network: Network, arch: str = Arch.AMD64) -> Kernel:
     """The kernel the network points at for `arch` machines; 503 while it has none (a state
     ops must fix)."""
@@ -122,7 +142,7 @@ def network_kernels(network: Network) -> tuple[ArchKernel, ...]:
     """Each architecture's kernel of the network, at its network URL; 503 while it has none
     for any architecture (machines of an architecture it lacks are told so by the script)."""
     kernels = tuple(
-        ArchKernel(arch, kernel, network.kernel_path_for(arch))
+        ArchKernel(arch, kernel)
         for arch in Arch
         if (kernel := network.kernel_for(arch)) is not None
     )
@@ -131,10 +151,10 @@ def network_kernels(network: Network) -> tuple[ArchKernel, ...]:
     return kernels
 
 
-def chosen_kernel(kernel: Kernel, asked_as: str) -> tuple[ArchKernel, ...]:
+def chosen_kernel(kernel: Kernel) -> tuple[ArchKernel, ...]:
     """A kernel named in the URL or a node's override: it boots the architecture it is built
     for; machines of the other one are told so by the script."""
-    return (ArchKernel(kernel.arch, kernel, f"/kernel/{asked_as}"),)
+    return (ArchKernel(kernel.arch, kernel),)
 
 
 def _farm(farmer_id: int, catalog: lookups.Catalog) -> Farm | None:
@@ -171,12 +191,15 @@ def resolve_target(
         except ValidationError as exc:
             raise BootError(400, exc.messages[0], part=EXTRA) from None
     if kernel is not None:
-        # The name as given: a branch link stays a link in the script (and in images built
-        # from it), so the node boots the newest build of the branch, not today's.
-        kernels = chosen_kernel(find_kernel(kernel, catalog), kernel)
+        kernels = chosen_kernel(find_kernel(kernel, catalog))
     else:
         kernels = network_kernels(network)
-    return BootTarget(network, kernels, farmer_id, extra_args, farm=known_farm)
+    # The path as given: an image chains it, so a branch link named in it stays a link and
+    # the node boots the newest build of the branch, not today's.
+    path = "/ipxe/" + "/".join(
+        quote(part, safe=_PATH_SAFE) for part in (net, farm, extra, kernel) if part is not None
+    )
+    return BootTarget(network, kernels, farmer_id, extra_args, farm=known_farm, script_path=path)
 
 
 def target_for_node(node: Node) -> BootTarget:
@@ -187,9 +210,9 @@ def target_for_node(node: Node) -> BootTarget:
     if not node.farm.active:
         raise BootError(403, f"farm {node.farm.farmer_id} is disabled on this boot service")
     if node.kernel_override_id:
-        kernels = chosen_kernel(node.kernel_override, node.kernel_override.name)
+        kernels = chosen_kernel(node.kernel_override)
     elif node.link_override_id:
-        kernels = chosen_kernel(node.link_override.kernel, node.link_override.name)
+        kernels = chosen_kernel(node.link_override.kernel)
     else:
         kernels = network_kernels(node.network)
     return BootTarget(
@@ -199,6 +222,7 @@ def target_for_node(node: Node) -> BootTarget:
         node.extra_args,
         node=node,
         farm=node.farm,
+        script_path=f"/provision/{node.mac}",
     )
 
 
@@ -231,7 +255,9 @@ class ScriptKernel:
     arch: str
     buildarches: tuple[str, ...]
     name: str = ""
-    url: str = ""
+    #: Where to download it, in order: its content address at the server the script came
+    #: from (relative, so it follows an edge or a mirror), then at each mirror.
+    urls: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -239,19 +265,28 @@ class ScriptKernel:
         return "kernel" if self.arch == Arch.AMD64 else f"{self.arch}-kernel"
 
 
+def kernel_sources(kernel: Kernel) -> tuple[str, ...]:
+    """Where a boot script downloads `kernel`: its content address at the server the script
+    came from (iPXE resolves it against the script's own URL), then at each mirror."""
+    path = kernel.content_path
+    return (path, *(mirror + path for mirror in settings.ZOSBOOT_MIRRORS))
+
+
 def render_boot_script(target: BootTarget, base_url: str) -> str:
-    https = base_url.startswith("https:")
+    mirrors = tuple(settings.ZOSBOOT_MIRRORS)
+    https = any(url.startswith("https:") for url in (base_url, *mirrors))
     kernels = []
     for arch in Arch:
         choice = target.for_arch(arch)
         if choice is None:
             kernels.append(ScriptKernel(arch.value, BUILDARCHES[arch]))
         else:
-            url = base_url + choice.path
-            kernels.append(ScriptKernel(arch.value, BUILDARCHES[arch], choice.kernel.name, url))
+            urls = kernel_sources(choice.kernel)
+            kernels.append(ScriptKernel(arch.value, BUILDARCHES[arch], choice.kernel.name, urls))
     return _render(
         "provisioning/boot.ipxe",
         {
+            "mirrors": bool(mirrors),
             "network_name": ipxe_text(target.network.name),
             "network_slug": target.network.slug,
             "farmer_id": target.farmer_id,
@@ -268,7 +303,7 @@ def render_boot_script(target: BootTarget, base_url: str) -> str:
     )
 
 
-def render_waiting_script(mac: str, base_url: str, refused: str = "") -> str:
+def render_waiting_script(mac: str, refused: str = "") -> str:
     """For a MAC waiting for approval: say so on the console and ask again later. `refused`:
     why discovery did not record it (it asks again all the same)."""
     return _render(
@@ -277,20 +312,21 @@ def render_waiting_script(mac: str, base_url: str, refused: str = "") -> str:
             "mac": mac,
             "registered": not refused,
             "refused": ipxe_text(refused),
-            "retry_url": f"{base_url}/provision/{mac}",
+            # Relative: asked again of the server (an edge, a mirror) that answered.
+            "retry_url": f"/provision/{mac}",
             "retry_seconds": settings.ZOSBOOT_DISCOVERY_RETRY_SECONDS,
         },
     )
 
 
-def render_refused_script(mac: str, reason: str, base_url: str) -> str:
+def render_refused_script(mac: str, reason: str) -> str:
     """For a node that must not boot now (disabled): explain, then check again much later."""
     return _render(
         "provisioning/refused.ipxe",
         {
             "mac": mac,
             "reason": ipxe_text(reason),
-            "retry_url": f"{base_url}/provision/{mac}",
+            "retry_url": f"/provision/{mac}",
             "retry_seconds": settings.ZOSBOOT_REFUSED_RETRY_SECONDS,
         },
     )
@@ -301,12 +337,25 @@ def render_error_script(status: int, message: str) -> str:
     return _render("provisioning/error.ipxe", {"status": status, "message": ipxe_text(message)})
 
 
-def render_provision_chain_script(base_url: str) -> str:
-    """The generic script of `krn-provision`/`uefi-provision`: each NIC asks /provision/<mac>."""
+def render_chain_script(path: str, base_url: str, *, heading: str = "boot") -> str:
+    """The script inside an image (or a kit): on each network card, DHCP, then the script at
+    `path` from the public URL, then from each mirror, so a farm whose first server is dead
+    boots from the next. `path` may name iPXE settings (`${net0/mac}`)."""
+    servers = (base_url, *settings.ZOSBOOT_MIRRORS)
     return _render(
-        "provisioning/provision.ipxe",
+        "provisioning/chain.ipxe",
         {
-            "provision_url": f"{base_url}/provision/",
-            "ntp_server": settings.ZOSBOOT_NTP_SERVER if base_url.startswith("https:") else "",
+            "heading": heading,
+            "path": path,
+            "servers": servers,
+            "ntp_server": settings.ZOSBOOT_NTP_SERVER
+            if any(server.startswith("https:") for server in servers)
+            else "",
+            "timeout_ms": settings.ZOSBOOT_DOWNLOAD_IDLE_SECONDS * 1000,
         },
     )
+
+
+def render_provision_chain_script(base_url: str) -> str:
+    """The generic script of `krn-provision`/`uefi-provision`: each NIC asks /provision/<mac>."""
+    return render_chain_script("/provision/${net${zos_nic}/mac}", base_url, heading="provisioning")

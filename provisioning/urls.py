@@ -13,6 +13,7 @@ urlpatterns = [
     path(
         "kernel/net/<str:arch>/<str:net>.efi", views.kernel_for_network, name="network-kernel-arch"
     ),
+    path("kernel/sha256/<str:digest>", views.kernel_by_content, name="kernel-content"),
     path("kernel/<str:name>", views.kernel_by_name, name="kernel"),
     path("metrics", metrics.metrics, name="metrics"),
     # The build pipeline's calls, as the service zosboot replaces took them.

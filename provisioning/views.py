@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
@@ -9,11 +10,11 @@ from django.views.decorators.http import require_safe
 
 from . import answers, history, logs, metrics
 from .clients import client_ip, public_base_url
-from .delivery import Download, file_response
+from .delivery import Download, file_response, redirect_response
 from .errors import BootError
 from .http import answer_response, answers_nodes
 from .models import Arch, BootEvent, Kernel, Network
-from .scripts import find_kernel, find_network, network_kernel
+from .scripts import find_kernel, find_kernel_by_content, find_network, network_kernel
 from .validators import SIGNATURE_SUFFIX, normalise_mac
 
 
@@ -70,6 +71,15 @@ def kernel_by_name(request: HttpRequest, name: str) -> HttpResponse:
     return _kernel_response(request, find_kernel(name), network=None, asked_as=name)
 
 
+@require_safe
+@answers_nodes
+def kernel_by_content(request: HttpRequest, digest: str) -> HttpResponse:
+    """`/kernel/sha256/<hex>`: the registered kernel with these bytes (any name, any
+    architecture). The same bytes forever, so any cache may keep it: what boot scripts
+    download, and what edges and CDNs hold."""
+    return _kernel_response(request, find_kernel_by_content(digest), network=None)
+
+
 def _signature(kernel: Kernel) -> HttpResponse:
     if not kernel.signature:
         raise BootError(404, f"{kernel.name} carries no release signature")
@@ -100,15 +110,25 @@ def _downloading_mac(request: HttpRequest) -> str:
         return ""
 
 
+#: What an edge (setup/edge.sh) adds to the requests it passes on: it keeps kernels by their
+#: content address, so a kernel asked for by another name is pointed there (and a content
+#: address is sent, not redirected to a CDN: the edge is filling its cache).
+EDGE_HEADER = "X-Zosboot-Edge"
+#: A content address names the same bytes forever.
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
 def _kernel_response(
     request: HttpRequest, kernel: Kernel, network: Network | None, asked_as: str = ""
 ) -> HttpResponse:
+    content_addressed = request.path == kernel.content_path
     download = Download(
         store="kernels",
         relative=kernel.file.name,
         size=kernel.size,
         sha256=kernel.sha256,
         filename=asked_as or kernel.name,
+        cache_control=IMMUTABLE if content_addressed else "",
     )
     event = history.Event(
         BootEvent.Kind.KERNEL, network=network, kernel=kernel, mac=_downloading_mac(request)
@@ -120,10 +140,19 @@ def _kernel_response(
         metrics.KERNEL_DOWNLOADS.labels(kernel.name).inc()
         metrics.KERNEL_BYTES.labels(kernel.name).inc(kernel.size)
 
-    return file_response(
-        request,
-        download,
-        on_send=sent,
-        # Which build a link (or a network) served, whatever name it was asked by.
-        headers={"X-Zosboot-Kernel": kernel.name},
-    )
+    # Which build a link (or a network) served, whatever name it was asked by.
+    headers = {"X-Zosboot-Kernel": kernel.name}
+    location = _elsewhere(request, kernel, content_addressed)
+    if location is not None:
+        return redirect_response(request, download, location, on_send=sent, headers=headers)
+    return file_response(request, download, on_send=sent, headers=headers)
+
+
+def _elsewhere(request: HttpRequest, kernel: Kernel, content_addressed: bool) -> str | None:
+    """Where the bytes come from instead of this answer: the content address on the same
+    server for an edge, the CDN (ZOSBOOT_KERNEL_REDIRECT) for everyone else."""
+    if request.headers.get(EDGE_HEADER):
+        return None if content_addressed else kernel.content_path
+    if settings.ZOSBOOT_KERNEL_REDIRECT:
+        return settings.ZOSBOOT_KERNEL_REDIRECT + kernel.content_path
+    return None

@@ -4,6 +4,7 @@
 #   setup/install-packages.sh run     what the service needs to serve and build boot images
 #   setup/install-packages.sh test    the above plus what the test suite needs (QEMU, Chromium)
 #   setup/install-packages.sh bench   the above plus wrk, the load generator of bench/
+#   setup/install-packages.sh edge    an edge (setup/edge.sh): nginx and curl only
 #
 # Packages that ship a service (nginx) are installed without starting it: zosboot runs its own
 # nginx on its own config (setup/serve.sh) and leaves the system's untouched.
@@ -35,8 +36,9 @@ TEST_PACKAGES=(
 case "$mode" in
     run) packages=("${RUN_PACKAGES[@]}") ;;
     bench) packages=("${RUN_PACKAGES[@]}" wrk) ;;
+    edge) packages=(nginx ca-certificates curl) ;;
     test) packages=("${RUN_PACKAGES[@]}" "${TEST_PACKAGES[@]}") ;;
-    *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
+    *) echo "usage: $0 run|test|bench|edge" >&2; exit 2 ;;
 esac
 
 missing=()

@@ -48,6 +48,17 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 # The base URL written into every script, e.g. https://bootstrap.grid.tf. When unset it is
 # derived from the request, from a Host that DJANGO_ALLOWED_HOSTS names explicitly.
 ZOSBOOT_PUBLIC_URL = env.str("ZOSBOOT_PUBLIC_URL", default="").rstrip("/")
+# Other places nodes can reach the same content when the public URL is dead: edges, a CDN, a
+# second data center (base URLs, comma-separated). Images and chain scripts try the public URL,
+# then each in turn; boot scripts try the kernel at their own server, then at each one's
+# content address /kernel/sha256/<hex>.
+ZOSBOOT_MIRRORS = [url.strip().rstrip("/") for url in env.list("ZOSBOOT_MIRRORS", default=[])]
+# CDN offload: kernel downloads are decided and recorded here, then answered 302 to
+# <base>/kernel/sha256/<hex> (a CDN or object store that mirrors this origin). Empty: off.
+ZOSBOOT_KERNEL_REDIRECT = env.str("ZOSBOOT_KERNEL_REDIRECT", default="").rstrip("/")
+# Edges and balancers in front of this instance's nginx whose X-Forwarded-For names the node
+# (addresses or ranges): nginx believes them (set_real_ip_from), so history records the node.
+ZOSBOOT_REAL_IP_FROM = env.list("ZOSBOOT_REAL_IP_FROM", default=[])
 # Behind a reverse proxy: believe its X-Forwarded-Proto/-Host/-For headers.
 ZOSBOOT_TRUST_PROXY = env.bool("ZOSBOOT_TRUST_PROXY", default=False)
 if ZOSBOOT_TRUST_PROXY:

@@ -146,10 +146,20 @@ def relay_command(http_port: int) -> str:
     return f"socat - TCP:127.0.0.1:{_check_port(http_port)}"
 
 
-def netdev_arg(http_port: int) -> str:
-    """The ``-netdev`` value: DHCP from QEMU, no outside access, one forward to the host."""
-    relay = qemu_escape(relay_command(http_port))
-    return f"user,id=n0,restrict=on,guestfwd=tcp:{GUEST_SERVER}:80-cmd:{relay}"
+def netdev_arg(http_port: int, servers: dict[str, int] | None = None) -> str:
+    """The ``-netdev`` value: DHCP from QEMU, no outside access, one forward to the host at
+    GUEST_SERVER, and one more per entry of ``servers`` (another guest address of the
+    10.0.2.0/24 network -> another port on the host's 127.0.0.1)."""
+    forwards = {GUEST_SERVER: http_port, **(servers or {})}
+    value = "user,id=n0,restrict=on"
+    for address, port in forwards.items():
+        if not _GUEST_ADDRESS_RE.fullmatch(address):
+            raise ValueError(f"invalid guest server address: {address!r}")
+        value += f",guestfwd=tcp:{address}:80-cmd:{qemu_escape(relay_command(port))}"
+    return value
+
+
+_GUEST_ADDRESS_RE = re.compile(r"10\.0\.2\.(1[0-9][0-9]|2[0-4][0-9])")
 
 
 def _check_port(port: int) -> int:
@@ -168,6 +178,7 @@ def qemu_command(
     nic: str = DEFAULT_NIC,
     memory_mb: int = DEFAULT_MEMORY_MB,
     dead_nics: tuple[str, ...] = (),
+    servers: dict[str, int] | None = None,
 ) -> list[str]:
     """Build the full QEMU argv (pure: no process is started, so it is unit testable).
 
@@ -207,7 +218,7 @@ def qemu_command(
         # A reboot means the boot failed (iPXE gave up, kernel panic): stop at once.
         "-no-reboot",
         *dead,
-        "-netdev", netdev_arg(http_port),
+        "-netdev", netdev_arg(http_port, servers),
         "-device", f"{nic},netdev=n0,mac={mac},romfile=",
         *media.qemu_args(),
     ]  # fmt: skip
@@ -243,6 +254,7 @@ def boot(
     workdir: Path | None = None,
     attempts: int = 2,
     dead_nics: tuple[str, ...] = (),
+    servers: dict[str, int] | None = None,
 ) -> BootResult:
     """Boot ``media`` until the serial console matches ``expect``; QEMU is always killed.
 
@@ -262,7 +274,7 @@ def boot(
     fail_pattern = re.compile(fail) if isinstance(fail, str) else fail
     command = functools.partial(
         qemu_command, media, firmware=firmware, http_port=http_port, mac=mac, nic=nic,
-        memory_mb=memory_mb, dead_nics=dead_nics,
+        memory_mb=memory_mb, dead_nics=dead_nics, servers=servers,
     )  # fmt: skip
     earlier: list[str] = []
     for attempt in range(1, max(1, attempts) + 1):

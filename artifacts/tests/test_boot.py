@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import tarfile
 import threading
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from django.test import Client
 
 from artifacts.formats import LKRN_HOWTO
 from artifacts.tests import qemu
+from artifacts.tests.conftest import boot_network
 from provisioning.kernels import register
 from provisioning.models import Arch, BootEvent, Farm, Kernel, Network, Node
 from provisioning.tests.stack import SlowReader, running_stack
@@ -34,45 +36,6 @@ from provisioning.tests.stack import SlowReader, running_stack
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.boot, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="session")
-def test_kernel() -> Path:
-    problems = qemu.host_problems()
-    assert not problems, "; ".join(problems) + " (make test installs them)"
-    result = subprocess.run(
-        ["bash", str(REPO / "setup" / "test-kernel.sh")],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, f"setup/test-kernel.sh failed:\n{result.stderr}"
-    return Path(result.stdout.strip())
-
-
-@pytest.fixture
-def service(live_server, settings, test_kernel, tmp_path):
-    """The live service as the guest sees it, with the real kernel on the `test` network, and
-    an arm64 kernel beside it (a header only: no PC may ever download it)."""
-    settings.ZOSBOOT_PUBLIC_URL = qemu.GUEST_URL
-    settings.ZOSBOOT_NTP_SERVER = ""  # the guest reaches nothing but the service
-    settings.ALLOWED_HOSTS = [qemu.GUEST_SERVER, "localhost", "127.0.0.1", "testserver"]
-    kernel, _ = register(test_kernel, "debian-vmlinuz.efi")
-    boot_network().switch_kernel(kernel)
-    boot_network().switch_kernel(_arm64_header_only(tmp_path), arch=Arch.ARM64)
-    return int(live_server.url.rsplit(":", 1)[1])
-
-
-def _arm64_header_only(tmp_path: Path) -> Kernel:
-    head = bytearray(0x200)
-    head[0:2], head[0x38:0x3C] = b"MZ", b"ARMd"
-    source = tmp_path / "arm64-placeholder.efi"
-    source.write_bytes(bytes(head))
-    return register(source)[0]
-
-
-def boot_network() -> Network:
-    # Transactional tests flush the networks the data migration made.
-    network, _ = Network.objects.get_or_create(slug="test", defaults={"name": "Testnet"})
-    return network
 
 
 def download(path: str, dest: Path) -> Path:
@@ -195,13 +158,14 @@ def test_uefi_provision_reaches_provision_for_the_node(service, provisioned_node
 
 
 def test_a_card_that_cannot_reach_the_service_is_given_up_for_the_next(service, settings, tmp_path):
-    # net0 gets an address but reaches nothing: three attempts, each stopped by the idle
-    # timeout, with that card's own pauses, then the card is closed and net1 boots.
+    # net0 gets an address but reaches nothing: the image's script asks for the boot script
+    # through it until the idle timeout, closes it and asks through net1, which boots.
     settings.ZOSBOOT_DOWNLOAD_IDLE_SECONDS = 3
-    dead = "52:54:00:00:00:01"  # pause: 1 s + 5 s per attempt
-    # The script as an image carries it: run first thing, no card opened before it.
+    dead = "52:54:00:00:00:01"
+    # The script an image carries: run first thing, no card opened before it.
     script = tmp_path / "boot.ipxe"
-    script.write_bytes(Client().get(image_path("ipxe", "next-card")).content)
+    with tarfile.open(download(image_path("krn-tar", "next-card"), tmp_path / "zos.tar")) as tar:
+        script.write_bytes(tar.extractfile("zos/zos.ipxe").read())
     media = qemu.DirectKernel(Path(settings.ZOSBOOT_IPXE_DIR) / "ipxe.lkrn", initrd=script)
     result = qemu.boot(
         media, firmware="bios", http_port=service, timeout=240, workdir=tmp_path,
@@ -209,11 +173,11 @@ def test_a_card_that_cannot_reach_the_service_is_given_up_for_the_next(service, 
     )  # fmt: skip
     expect_farm(result.kernel_cmdline or result.log[-3000:], 4242, "next-card")
     log = result.log
-    assert mac_pause(dead) in log and mac_pause() in log, log[-3000:]
-    assert "attempt 3 of 3 on net0" in log
-    assert "Download failed, trying again in 6 seconds" in log
-    assert "Download failed, trying again in 11 seconds" in log
-    assert "attempt 1 of 3 on net1" in log
+    on_net0 = log.index(f"Network card net0 ({dead}")
+    on_net1 = log.index(f"Network card net1 ({qemu.DEFAULT_MAC}")
+    assert log.index(f"Asking {qemu.GUEST_URL} for the boot script", on_net0) < on_net1
+    assert "Zero-OS boot script served by zosboot" not in log[:on_net1]
+    assert BootEvent.objects.filter(kind="script").count() == 1
 
 
 # --- arm64 machines ------------------------------------------------------------------------
@@ -261,7 +225,7 @@ def test_image_boots_the_arm64_kernel_on_an_arm64_machine(
     assert "runmode=test panic=7200 farmer_id=4242" in cmdline, result.log[-3000:]
     assert f"console=ttyAMA0 zos.case={case}" in cmdline, cmdline
     assert "Machine.....: arm64" in result.log and mac_pause() in result.log
-    downloads = BootEvent.objects.filter(kind="kernel", network__slug="test")
+    downloads = BootEvent.objects.filter(kind="kernel")
     assert set(downloads.values_list("kernel_name", flat=True)) == {"debian-vmlinuz-arm64.efi"}
 
 
@@ -336,7 +300,7 @@ def test_iso_boots_through_nginx_in_front_of_gunicorn(stack_for_guest, tmp_path)
     expect_farm(result.kernel_cmdline or result.log[-3000:], 4242, "nginx")
     # nginx sent the kernel (its access log, written in batches), after gunicorn decided.
     access_log = tmp_path / "stack" / "data" / "log" / "nginx-access.log"
-    sent = re.compile(r'"GET /kernel/net/test\.efi\?mac=\S+ HTTP/1\.1" 200 \d{6,} "-" "iPXE/')
+    sent = re.compile(r'"GET /kernel/sha256/[0-9a-f]{64}\?mac=\S+ HTTP/1\.1" 200 \d{6,} "-" "iPXE/')
     deadline = time.monotonic() + 15
     while not sent.search(access := access_log.read_text()):
         assert time.monotonic() < deadline, access
@@ -368,7 +332,7 @@ def test_a_shed_kernel_download_is_retried_by_ipxe_and_the_node_boots(stack_for_
     def release_after_shed() -> None:
         deadline = time.monotonic() + 200
         while time.monotonic() < deadline:
-            if re.search(r"GET /kernel/net/test\.efi 503 ", stack.log()):
+            if re.search(r"GET /kernel/sha256/[0-9a-f]{64} 503 ", stack.log()):
                 time.sleep(1)
                 break
             time.sleep(0.2)
@@ -386,7 +350,7 @@ def test_a_shed_kernel_download_is_retried_by_ipxe_and_the_node_boots(stack_for_
         releaser.join()
     expect_farm(result.kernel_cmdline or result.log[-3000:], 4242, "shed")
     log = stack.log()
-    assert re.search(r"GET /kernel/net/test\.efi 503 ", log), log[-3000:]
+    assert re.search(r"GET /kernel/sha256/[0-9a-f]{64} 503 ", log), log[-3000:]
     # iPXE retried by itself within the same imgfetch: no "Download failed" on the console.
     assert "Download failed" not in result.log
 
@@ -411,10 +375,11 @@ def test_a_build_published_by_the_pipeline_boots_through_its_branch_link(
     subprocess.run(["sh", "-ec", pipeline], cwd=tmp_path, env=env, check=True,
                    capture_output=True, timeout=120)  # fmt: skip
     path = image_path("ipxe", "branch-link") + f"/{link}"
-    script = tmp_path / "boot.ipxe"
-    script.write_bytes(Client().get(path).content)
-    assert f"set zos_kernel_url {qemu.GUEST_URL}/kernel/{link}\n" in script.read_text()
-    media = qemu.DirectKernel(Path(settings.ZOSBOOT_IPXE_DIR) / "ipxe.lkrn", initrd=script)
+    built = Kernel.objects.get(name=build)
+    assert f"set zos_source0 {built.content_path}\n" in Client().get(path).content.decode()
+    ipxe = Path(settings.ZOSBOOT_IPXE_DIR) / "ipxe.lkrn"
+    media = qemu.DirectKernel(ipxe, append=f"dhcp && chain {qemu.GUEST_URL}{path}")
     result = qemu.boot(media, firmware="bios", http_port=service, timeout=240, workdir=tmp_path)
     expect_farm(result.kernel_cmdline or result.log[-3000:], 4242, "branch-link")
-    assert BootEvent.objects.filter(kind="kernel", kernel_name=build).exists()
+    # The same bytes as the network's kernel: the download is by their sha256.
+    assert BootEvent.objects.filter(kind="kernel", kernel_sha256=built.sha256).exists()

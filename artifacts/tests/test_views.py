@@ -53,12 +53,19 @@ def test_each_format_downloads_with_checksum_headers(client, prod, fmt, filename
     assert client.get(f"/{fmt}/prod/1234/")["X-Zosboot-Cache"] == "hit"
 
 
-def test_the_image_holds_exactly_the_script_ipxe_serves(client, prod):
-    inside = _krn_script(client.get("/krn/prod/1234/console=ttyS0___x"))
-    served = client.get("/ipxe/prod/1234/console=ttyS0___x").content.decode()
-    assert inside == served
-    assert "farmer_id=1234 console=ttyS0/x" in inside
-    assert _krn_tar_script(client.get("/krn-tar/prod/1234/console=ttyS0___x")) == served
+def test_the_image_chains_the_script_ipxe_serves_for_the_same_path(client, prod, settings):
+    settings.ZOSBOOT_MIRRORS = ["http://edge.example.org", "https://cdn.example.org"]
+    inside = _krn_script(client.get("/krn/prod/1234/console=ttyS0___x%20y"))
+    path = "/ipxe/prod/1234/console=ttyS0___x%20y"
+    # The public URL first, then each mirror, on every card.
+    chains = [line for line in inside.splitlines() if line.startswith("chain ")]
+    assert chains == [
+        f"chain --timeout 60000 --autofree {base}{path} ||"
+        for base in ("http://testserver", "http://edge.example.org", "https://cdn.example.org")
+    ]
+    served = client.get(path)
+    assert b"farmer_id=1234 console=ttyS0/x y &&" in served.content
+    assert _krn_tar_script(client.get("/krn-tar/prod/1234/console=ttyS0___x%20y")) == inside
 
 
 @pytest.mark.parametrize("word", ["initrd=x", "BOOT_IMAGE=x"])
@@ -72,7 +79,7 @@ def test_krn_refuses_words_ipxe_would_strip_and_points_at_the_tar(client, prod, 
 
 def test_image_script_names_the_public_url(client, prod, settings):
     settings.ZOSBOOT_PUBLIC_URL = "https://bootstrap.example.org"
-    assert "https://bootstrap.example.org/kernel/net/prod.efi" in _krn_script(
+    assert "--autofree https://bootstrap.example.org/ipxe/prod/7 ||" in _krn_script(
         client.get("/krn/prod/7")
     )
 
@@ -115,7 +122,9 @@ def test_provision_targets_chain_the_provision_endpoint(client, db):
     krn = client.get("/krn-provision")
     assert 'filename="zos-provision.lkrn"' in krn["Content-Disposition"]
     script = _krn_script(krn)
-    assert "chain --autofree http://testserver/provision/${net${zos_nic}/mac}" in script
+    assert (
+        "chain --timeout 60000 --autofree http://testserver/provision/${net${zos_nic}/mac} ||"
+    ) in script
     assert client.get("/uefi-provision").status_code == 200
 
 
@@ -192,7 +201,7 @@ def test_the_uefi_program_for_arm64_is_asked_for_with_arch(client, prod):
     assert arm.status_code == 200
     assert arm["Content-Disposition"] == 'attachment; filename="zos-prod-1234-arm64.efi"'
     body = _body(arm)
-    assert efi_script(body).decode() == client.get("/ipxe/prod/1234").content.decode()
+    assert "--autofree http://testserver/ipxe/prod/1234 ||" in efi_script(body).decode()
     amd = _body(client.get("/uefi/prod/1234?arch=amd64"))
     assert amd == _body(client.get("/uefi/prod/1234")) != body
     assert Artifact.objects.get(format="uefi-arm64").label == "prod/1234 (arm64)"

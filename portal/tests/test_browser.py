@@ -112,7 +112,7 @@ def layout_box(locator) -> list[float]:
 
 
 def embedded_script(iso: Path, tmp_path: Path) -> str:
-    """The boot script at the ISO's root, read back with xorriso."""
+    """The script at the ISO's root, read back with xorriso."""
     out = tmp_path / "zos.ipxe"
     subprocess.run(
         ["xorriso", "-osirrox", "on", "-indev", str(iso), "-extract", "/zos.ipxe", str(out)],
@@ -171,9 +171,10 @@ def test_farmer_gets_an_iso_for_the_farm_typed_and_sees_its_sha256(browser, live
     digest = hashlib.sha256(iso.read_bytes()).hexdigest()
     expect(card.locator("[data-status] code")).to_have_text(digest)
     assert layout_box(card) == card_box, "showing the sha256 moved or resized the card"
+    # The image chains the very script the page previews, at the service's address.
     script = embedded_script(iso, tmp_path)
-    assert f"farmer_id={FARM}" in script and "runmode=test" in script
-    assert script == preview.text_content()
+    assert f"{live_server.url}/ipxe/test/{FARM} ||" in script
+    assert script == page.locator("#image-script").text_content()
 
     page.screenshot(path=ARTIFACTS / "portal-desktop.png", full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
@@ -227,5 +228,6 @@ def test_without_javascript_the_form_submits_and_the_iso_link_downloads(
     assert page.url.endswith(f"/?network=test&farm={FARM}&extra=")
 
     script = embedded_script(download_iso(page, tmp_path), tmp_path)
-    assert f"runmode=test panic=7200 farmer_id={FARM}" in script
+    assert f"/ipxe/test/{FARM} ||" in script
+    assert script == page.locator("#image-script").text_content()
     visit.close()

@@ -192,3 +192,80 @@ class SlowReader:
 
     def close(self) -> None:
         self.sock.close()
+
+
+@dataclass
+class Edge:
+    """An edge as `make edge` starts it (setup/edge.sh: nginx alone) in front of `origin`."""
+
+    root: Path
+    port: int
+    origin: str
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "ZOSBOOT_EDGE_ORIGIN": self.origin,
+            "ZOSBOOT_EDGE_BIND": f"127.0.0.1:{self.port}",
+            "ZOSBOOT_EDGE_DIR": str(self.root),
+        }
+
+    def get(
+        self, path: str, timeout: float = 30, source: str | None = None, **headers: str
+    ) -> tuple[int, dict, bytes]:
+        connection = http.client.HTTPConnection(
+            "127.0.0.1", self.port, timeout=timeout,
+            source_address=(source, 0) if source else None,
+        )  # fmt: skip
+        try:
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+    def warm(self) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", str(REPO / "setup" / "edge.sh"), "--warm"],
+            env=self.env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    def log(self) -> str:
+        path = self.root / "log" / "nginx-error.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+@contextlib.contextmanager
+def running_edge(root: Path, origin: str) -> Iterator[Edge]:
+    edge = Edge(root, free_port(), origin)
+    edge.process = subprocess.Popen(
+        ["bash", str(REPO / "setup" / "edge.sh")],
+        env=edge.env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if edge.process.poll() is not None:
+                raise AssertionError(f"setup/edge.sh exited early:\n{edge.log()[-2000:]}")
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                if edge.get("/healthz", timeout=2)[0] == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the edge did not answer:\n{edge.log()[-2000:]}")
+            time.sleep(0.1)
+        yield edge
+    finally:
+        if edge.process.poll() is None:
+            os.killpg(edge.process.pid, signal.SIGTERM)
+            try:
+                edge.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(edge.process.pid, signal.SIGKILL)
+                edge.process.wait()

@@ -201,12 +201,13 @@ def test_the_script_picks_the_kernel_by_buildarch(client, both):
     assert "iseq ${zos_arch} amd64 && goto kernel_amd64 ||" in script
     assert "iseq ${zos_arch} arm64 && goto kernel_arm64 ||" in script
     arm = script.split(":kernel_arm64\n", 1)[1].split("goto kernel_chosen", 1)[0]
+    arm64 = Kernel.objects.get(name="zero-os-development-arm64.efi")
     assert arm == (
         "set zos_kernel zero-os-development-arm64.efi\n"
-        "set zos_kernel_url http://testserver/kernel/net/arm64/prod.efi\n"
+        f"set zos_source0 /kernel/sha256/{arm64.sha256}\n"
     )
     # The same command line for both; the MAC query on whichever URL was picked.
-    assert "--name zos ${zos_kernel_url}?mac=${net${zos_nic}/mac} nomodeset version=v3 " \
+    assert "--name zos ${zos_source${zos_src}}?mac=${net${zos_nic}/mac} nomodeset version=v3 " \
            "runmode=prod panic=7200 farmer_id=1234 && goto start ||" in script  # fmt: skip
 
 
@@ -275,11 +276,11 @@ def test_a_network_with_only_an_arm64_kernel_serves_the_script(client, arm_kerne
 
 
 def test_a_kernel_named_in_the_url_boots_the_architecture_it_is_built_for(client, both):
-    make_arm("zero-os-arm64-v2.efi", b"v2")
+    v2 = make_arm("zero-os-arm64-v2.efi", b"v2")
     script = client.get("/ipxe/prod/7/console=ttyAMA0/zero-os-arm64-v2.efi").content.decode()
     assert "iseq ${zos_arch} arm64 && goto kernel_arm64 ||" in script
     assert "iseq ${zos_arch} amd64" not in script
-    assert "set zos_kernel_url http://testserver/kernel/zero-os-arm64-v2.efi\n" in script
+    assert f"set zos_source0 {v2.content_path}\n" in script
 
 
 def test_a_node_override_of_an_arm64_kernel_is_for_arm64_machines(client, both):
@@ -287,14 +288,15 @@ def test_a_node_override_of_an_arm64_kernel_is_for_arm64_machines(client, both):
     farm = Farm.objects.create(farmer_id=1234)
     Node.objects.create(mac="52:54:00:ab:cd:ef", farm=farm, network=both, kernel_override=special)
     script = client.get("/provision/525400abcdef").content.decode()
-    assert "set zos_kernel_url http://testserver/kernel/zero-os-arm64-special.efi\n" in script
+    assert f"set zos_source0 {special.content_path}\n" in script
     assert "iseq ${zos_arch} amd64" not in script
 
 
 def test_an_arm64_switch_is_served_at_the_next_request(client, both):
-    assert "kernel/net/arm64/prod.efi" in client.get("/ipxe/prod/1").content.decode()
+    arm64 = both.kernel_for("arm64")
+    assert arm64.content_path in client.get("/ipxe/prod/1").content.decode()
     both.switch_kernel(None, arch="arm64")
-    assert "kernel/net/arm64/prod.efi" not in client.get("/ipxe/prod/1").content.decode()
+    assert arm64.content_path not in client.get("/ipxe/prod/1").content.decode()
 
 
 # --- the ways ops switch it -----------------------------------------------------------------

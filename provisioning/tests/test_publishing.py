@@ -196,7 +196,10 @@ def test_moving_a_link_and_rolling_it_back(client, publisher, prod):
     assert response.content.decode() == f"{LINK} -> {newer} (was {BUILD})\n"
     script = client.get(f"/ipxe/prod/1/x/{LINK}").content.decode()
     assert f"kernel={newer}" in script  # what it boots today
-    assert f"set zos_kernel_url http://testserver/kernel/{LINK}\n" in script  # and stays on it
+    assert Kernel.objects.get(name=newer).content_path in script
+    # An image made from that URL chains it again at every boot: it stays on the link.
+    image = client.get(f"/usb/prod/1/x/{LINK}")
+    assert f"/ipxe/prod/1/x/{LINK} ||".encode() in b"".join(image.streaming_content)
     BranchLink.objects.get(name=LINK).rollback()
     assert f"kernel={BUILD}" in client.get(f"/ipxe/prod/1/x/{LINK}").content.decode()
 

@@ -43,7 +43,7 @@ def test_boot_script_without_ntp_skips_the_clock(prod, settings):
 def test_waiting_script_golden():
     _golden(
         "waiting.ipxe",
-        render_waiting_script("52:54:00:ab:cd:ef", "https://bootstrap.example.org"),
+        render_waiting_script("52:54:00:ab:cd:ef"),
     )
 
 
@@ -73,9 +73,10 @@ def test_ntp_is_tried_only_for_https_where_the_clock_matters(prod):
 
 def test_every_download_has_an_idle_timeout_and_a_per_card_pause(prod, settings):
     settings.ZOSBOOT_DOWNLOAD_IDLE_SECONDS = 45
-    script = render_boot_script(resolve_target("prod"), "http://b.example.org")
-    assert "set zos_kernel_url http://b.example.org/kernel/net/prod.efi\n" in script
-    assert "imgfetch --timeout 45000 --name zos ${zos_kernel_url}?mac=" in script
+    target = resolve_target("prod")
+    script = render_boot_script(target, "http://b.example.org")
+    assert f"set zos_source0 {target.kernel.content_path}\n" in script
+    assert "imgfetch --timeout 45000 --name zos ${zos_source${zos_src}}?mac=" in script
     assert "set zos_seed:uint8 0x${net${zos_nic}/mac:hexraw}" in script
     assert "sleep ${zos_wait}" in script
     # After the third failure on a card: close it and go on with the next one.

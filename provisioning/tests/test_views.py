@@ -1,5 +1,7 @@
 import hashlib
+import io
 import os
+import tarfile
 
 import pytest
 from django.core.files.base import ContentFile
@@ -9,6 +11,14 @@ from provisioning.models import BootEvent, Farm, Kernel, Network
 pytestmark = pytest.mark.django_db
 
 
+def image_script(client, path: str, **headers) -> str:
+    """The script an image carries: the one inside a krn-tar download."""
+    response = client.get(path, **headers)
+    assert response.status_code == 200, response.content[:300]
+    with tarfile.open(fileobj=io.BytesIO(b"".join(response.streaming_content))) as tar:
+        return tar.extractfile("zos/zos.ipxe").read().decode()
+
+
 def test_ipxe_script_for_network_and_farm(client, prod):
     response = client.get("/ipxe/prod/1234")
     assert response.status_code == 200
@@ -16,9 +26,10 @@ def test_ipxe_script_for_network_and_farm(client, prod):
     assert "no-cache" in response["Cache-Control"]
     script = response.content.decode()
     assert script.startswith("#!ipxe\n")
-    assert "set zos_kernel_url http://testserver/kernel/net/prod.efi\n" in script
+    # The kernel by its content address, relative: from the server that served the script.
+    assert f"set zos_source0 /kernel/sha256/{prod.kernel.sha256}\n" in script
     assert (
-        "imgfetch --timeout 60000 --name zos ${zos_kernel_url}?mac=${net${zos_nic}/mac} "
+        "imgfetch --timeout 60000 --name zos ${zos_source${zos_src}}?mac=${net${zos_nic}/mac} "
         "nomodeset version=v3 runmode=prod panic=7200 farmer_id=1234 && goto start ||\n"
     ) in script
     assert "imgexec zos" in script
@@ -53,16 +64,16 @@ def test_extra_args_follow_the_service_arguments_and_slash_escape_is_undone(clie
 
 
 def test_fourth_segment_names_the_kernel(client, prod, make_kernel):
-    make_kernel("zero-os-v4.efi", b"other")
+    v4 = make_kernel("zero-os-v4.efi", b"other")
     script = client.get("/ipxe/prod/7/console=ttyS0/zero-os-v4.efi").content.decode()
-    assert "set zos_kernel_url http://testserver/kernel/zero-os-v4.efi\n" in script
+    assert f"set zos_source0 {v4.content_path}\n" in script
 
 
 def test_public_url_setting_decides_the_urls_in_scripts(client, prod, settings):
     settings.ZOSBOOT_PUBLIC_URL = "https://bootstrap.example.org"
     settings.ALLOWED_HOSTS = ["*"]
-    script = client.get("/ipxe/prod/1", HTTP_HOST="evil.example.com").content.decode()
-    assert "https://bootstrap.example.org/kernel/net/prod.efi" in script
+    script = image_script(client, "/krn-tar/prod/1", HTTP_HOST="evil.example.com")
+    assert "chain --timeout 60000 --autofree https://bootstrap.example.org/ipxe/prod/1 ||" in script
     assert "evil" not in script
 
 
@@ -84,9 +95,9 @@ def test_wildcard_allowed_hosts_never_lets_the_host_header_name_the_server(clien
 def test_forwarded_proto_is_honoured_only_behind_a_trusted_proxy(client, prod, settings):
     settings.ALLOWED_HOSTS = ["boot.example.org"]
     headers = {"HTTP_HOST": "boot.example.org", "HTTP_X_FORWARDED_PROTO": "https"}
-    assert "http://boot.example.org/" in client.get("/ipxe/prod/1", **headers).content.decode()
+    assert "http://boot.example.org/" in image_script(client, "/krn-tar/prod/1", **headers)
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    assert "https://boot.example.org/" in client.get("/ipxe/prod/1", **headers).content.decode()
+    assert "https://boot.example.org/" in image_script(client, "/krn-tar/prod/2", **headers)
 
 
 @pytest.mark.parametrize(

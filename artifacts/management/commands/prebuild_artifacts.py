@@ -39,7 +39,7 @@ class Command(BaseCommand):
                 if not answer.boots:
                     self.stdout.write(f"skipping {network.slug}: {answer.message}")
                     continue
-                jobs += [(fmt, answer.script, network.slug) for fmt in IMAGE_FORMATS]
+                jobs += [(fmt, answer.image_script, network.slug) for fmt in IMAGE_FORMATS]
         else:
             self.stdout.write(
                 "ZOSBOOT_PUBLIC_URL is not set: building only the plain iPXE images "

@@ -12,6 +12,7 @@
   var result = document.getElementById("result");
   var previewStatus = document.getElementById("preview-status");
   var previewScript = document.getElementById("preview-script");
+  var imageScript = document.getElementById("image-script");
   var formError = document.getElementById("form-error");
   // A "required" complaint about a field the farmer has not reached yet is noise.
   var touched = new Set();
@@ -73,6 +74,7 @@
         showMessages(answer);
         previewStatus.textContent = answer.preview_status;
         previewScript.textContent = answer.script;
+        imageScript.textContent = answer.image_script;
         // Keep the farmer's open "GRUB and syslinux entries" and similar sections open.
         var open = Array.prototype.map.call(
           result.querySelectorAll("details[open]"),
