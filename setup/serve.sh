@@ -129,7 +129,9 @@ fi
 if [[ $delivery == nginx ]]; then
     worker_class=(--worker-class sync)
 else
-    worker_class=(--worker-class gthread --threads "$threads")
+    # gthread, guarded: a thread serves a request once its headers are in, and its body
+    # must arrive within ZOSBOOT_CLIENT_TIMEOUT (slow clients cannot hold every thread).
+    worker_class=(--worker-class provisioning.slow_clients.GuardedThreadWorker --threads "$threads")
 fi
 # No gunicorn access log: the service writes its own line per request to stderr (client address
 # after the proxy, the network, farm and node it was about; ZOSBOOT_LOG_FORMAT=text|json).

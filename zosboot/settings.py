@@ -259,6 +259,9 @@ ZOSBOOT_RUN_DIR = Path(env.str("ZOSBOOT_RUN_DIR", default=str(ZOSBOOT_DATA_DIR /
 ZOSBOOT_MAX_STREAMS = env.int("ZOSBOOT_MAX_STREAMS", default=16)
 # gunicorn threads per worker; in Django delivery each worker keeps two of them for scripts.
 ZOSBOOT_THREADS = env.int("ZOSBOOT_THREADS", default=8)
+# Without a front server (provisioning.slow_clients): a client has this long to send its
+# request headers, and its body this long plus a second per 64 KiB.
+ZOSBOOT_CLIENT_TIMEOUT = env.float("ZOSBOOT_CLIENT_TIMEOUT", default=10.0)
 # The boot script gives up a download after this many seconds without a byte (then retries).
 ZOSBOOT_DOWNLOAD_IDLE_SECONDS = env.int("ZOSBOOT_DOWNLOAD_IDLE_SECONDS", default=60)
 # Kernel uploads (the publishing API) larger than this are refused with 413.
