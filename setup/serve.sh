@@ -12,6 +12,8 @@
 # zosboot, created if missing), which owns the data directory and the kernel store.
 set -euo pipefail
 
+prepare_only=0
+[[ ${1:-} == --prepare ]] && prepare_only=1  # everything but the servers
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 python="$repo/.venv/bin/python"
@@ -122,6 +124,8 @@ manage check --fail-level ERROR -v0
 if [[ ${ZOSBOOT_PREBUILD:-1} == 1 ]]; then
     manage prebuild_artifacts
 fi
+# setup/install-service.sh prepares the install this way; systemd then runs the servers.
+[[ $prepare_only == 1 ]] && exit 0
 
 # --- the servers -------------------------------------------------------------------------------
 # Behind nginx a request holds a worker only for the decision, so plain sync workers are the
