@@ -36,6 +36,7 @@ class Stack:
     port: int
     env: dict[str, str]
     process: subprocess.Popen | None = None
+    repo: Path = REPO  # the release it runs: this one, or an earlier one unpacked elsewhere
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -47,11 +48,11 @@ class Stack:
 
     def manage(self, *args: str) -> str:
         """A management command against the stack's own database, as its service user."""
-        command = [sys.executable, str(REPO / "manage.py"), *args]
+        command = [sys.executable, str(self.repo / "manage.py"), *args]
         if os.geteuid() == 0:
             command = ["runuser", "-u", "zosboot", "--", *command]
         result = subprocess.run(
-            command, env=self.env, cwd=REPO, capture_output=True, text=True, timeout=120
+            command, env=self.env, cwd=self.repo, capture_output=True, text=True, timeout=120
         )
         assert result.returncode == 0, f"manage.py {args[0]} failed:\n{result.stderr}"
         return result.stdout
@@ -83,9 +84,9 @@ class Stack:
 
     def start(self, timeout: float = 90) -> None:
         self.process = subprocess.Popen(
-            ["bash", str(REPO / "setup" / "serve.sh")],
+            ["bash", str(self.repo / "setup" / "serve.sh")],
             env=self.env,
-            cwd=REPO,
+            cwd=self.repo,
             stdout=self.log_path.open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -153,11 +154,14 @@ def stack_env(root: Path, ipxe_dir: Path, **settings: str) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running_stack(root: Path, ipxe_dir: Path, **settings: str) -> Iterator[Stack]:
-    """serve.sh in `root`, with a kernel store, database and caches of its own (`stack_env`)."""
+def running_stack(
+    root: Path, ipxe_dir: Path, repo: Path = REPO, **settings: str
+) -> Iterator[Stack]:
+    """serve.sh of `repo` in `root`, with a kernel store, database and caches of its own
+    (`stack_env`)."""
     root.mkdir(parents=True, exist_ok=True)
     env = stack_env(root, ipxe_dir, **settings)
-    stack = Stack(root, int(env["ZOSBOOT_BIND"].rsplit(":", 1)[1]), env)
+    stack = Stack(root, int(env["ZOSBOOT_BIND"].rsplit(":", 1)[1]), env, repo=repo)
     try:
         stack.start()
         yield stack
