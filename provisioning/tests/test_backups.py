@@ -15,6 +15,7 @@ import time
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from provisioning.models import Kernel
 from provisioning.tests.signing import ReleaseKey
@@ -42,7 +43,10 @@ def test_the_archive_holds_the_database_every_kernel_with_its_sha256_and_the_set
          "sha256": hashlib.sha256(b"MZ one").hexdigest()}
     ]  # fmt: skip
     assert content[f"kernels/{kernel.file.name}"] == b"MZ one"
-    assert content["database.sqlite3"].startswith(b"SQLite format 3")
+    if connection.vendor == "sqlite":
+        assert content["database.sqlite3"].startswith(b"SQLite format 3")
+    else:
+        assert content["database.pgdump"].startswith(b"PGDMP")  # pg_dump's custom format
     assert "ZOSBOOT_PUBLIC_URL=https://bootstrap.example.org" in content["settings.env"].decode()
     assert "secret-key" not in content and manifest["secret_key"] is False
 

@@ -233,8 +233,12 @@ def test_the_json_setting_makes_every_line_a_json_object(tmp_path):
 FAILING_REQUEST = "Client(raise_request_exception=False).get('/')"
 
 
+def _unmigrated(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}"
+
+
 def test_a_500_is_logged_once_with_its_traceback_in_text(tmp_path):
-    stderr = _service_stderr(tmp_path, FAILING_REQUEST)
+    stderr = _service_stderr(tmp_path, FAILING_REQUEST, DATABASE_URL=_unmigrated(tmp_path))
     assert stderr.count("Internal Server Error") == 1, stderr
     assert "Traceback (most recent call last)" in stderr
     errors = [line for line in stderr.splitlines() if " ERROR " in line]
@@ -244,7 +248,9 @@ def test_a_500_is_logged_once_with_its_traceback_in_text(tmp_path):
 
 
 def test_a_500_is_logged_once_with_its_traceback_in_json(tmp_path):
-    stderr = _service_stderr(tmp_path, FAILING_REQUEST, ZOSBOOT_LOG_FORMAT="json")
+    stderr = _service_stderr(
+        tmp_path, FAILING_REQUEST, ZOSBOOT_LOG_FORMAT="json", DATABASE_URL=_unmigrated(tmp_path)
+    )
     entries = [json.loads(line) for line in stderr.splitlines()]
     errors = [entry for entry in entries if entry["level"] == "ERROR"]
     assert len(errors) == 1, entries
