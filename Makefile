@@ -1,11 +1,12 @@
-# zosboot: `make run` sets up and serves on 127.0.0.1:8000; `make test` runs the whole suite.
+# zosboot: `make run` sets up and serves on 127.0.0.1:8000; `make test` runs the whole suite;
+# `make install` runs it as systemd services.
 # Both install their own OS packages (as root, Debian) and Python packages (.venv).
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test venv lint bench edge
+.PHONY: run test venv lint bench edge install uninstall
 
 # The tests that use a database but neither QEMU, a browser nor servers of their own run a
 # second time on PostgreSQL, a throwaway server (provisioning/tests/postgres.py). The stack
@@ -17,6 +18,16 @@ run:
 	$(MAKE) venv
 	setup/install-ipxe.sh
 	setup/serve.sh
+
+# zosboot as systemd services (zosboot, zosboot-nginx), settings in /etc/zosboot/zosboot.env;
+# again after `git pull` to upgrade. uninstall removes the units and leaves the data alone.
+install:
+	setup/install-packages.sh run
+	$(MAKE) venv
+	setup/install-service.sh install
+
+uninstall:
+	setup/install-service.sh uninstall
 
 test:
 	setup/install-packages.sh test

@@ -1,7 +1,8 @@
 """Is this instance able to serve? `/healthz`: the process answers. `/readyz`: the database
-answers, the kernel store can be read, the iPXE binaries are there and the image cache can
-be written with room to build; each check named in the JSON body, 503 when one fails, so a
-load balancer takes the instance out and an operator sees why."""
+answers, the kernel store can be read, the iPXE binaries are there, the image cache can
+be written with room to build and the static files are collected; each check named in the
+JSON body, 503 when one fails, so a load balancer takes the instance out and an operator
+sees why."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
@@ -62,11 +64,35 @@ def _image_cache() -> str:
     return f"writable, {free // (1024 * 1024)} MiB free"
 
 
+def _static_files() -> str:
+    # The portal and the admin name their files through the manifest `collectstatic` writes;
+    # without it (or with its files gone) every page is a 500.
+    load_manifest = getattr(staticfiles_storage, "load_manifest", None)
+    if load_manifest is None:
+        return "served from the apps (no manifest)"
+    try:
+        manifest, _ = load_manifest()
+    except ValueError as exc:  # unreadable, or written by another Django
+        raise RuntimeError(f"{exc}: run manage.py collectstatic") from exc
+    if not manifest:
+        raise RuntimeError(
+            f"no static files manifest in {settings.STATIC_ROOT}: run manage.py collectstatic"
+        )
+    missing = [name for name in manifest.values() if not staticfiles_storage.exists(name)]
+    if missing:
+        raise RuntimeError(
+            f"{len(missing)} collected static files missing in {settings.STATIC_ROOT}, "
+            f"e.g. {missing[0]}: run manage.py collectstatic"
+        )
+    return f"{len(manifest)} files collected"
+
+
 CHECKS: dict[str, Callable[[], str]] = {
     "database": _database,
     "kernel_store": _kernel_store,
     "ipxe_binaries": _ipxe_binaries,
     "image_cache": _image_cache,
+    "static_files": _static_files,
 }
 
 

@@ -4,12 +4,16 @@ pages too), and the decorator that turns a BootError raised in a view into its a
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 
 from . import answers
+from .clients import client_ip
 from .errors import BootError
+from .logs import MAX_PATH, loggable
 
 SCRIPT_CONTENT_TYPE = "text/plain; charset=utf-8"
 
@@ -54,6 +58,8 @@ def answers_nodes(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
 
 
 def error_400(request: HttpRequest, exception=None) -> HttpResponse:
+    if isinstance(exception, SuspiciousOperation):
+        log_security_event(request, exception)
     return error_response(BootError(400, "bad request"))
 
 
@@ -68,4 +74,28 @@ def error_404(request: HttpRequest, exception=None) -> HttpResponse:
 
 
 def error_500(request: HttpRequest) -> HttpResponse:
-    return error_response(BootError(500, "internal error, the operators have been told"))
+    response = error_response(BootError(500, "internal error, the operators have been told"))
+    # Unlike the deliberate answers above, a 500 is a failure: Django's request log writes it
+    # with its traceback (once: it marks the response logged afterwards).
+    response._has_been_logged = False
+    return response
+
+
+def log_security_event(request: HttpRequest, exception: SuspiciousOperation) -> None:
+    """A request that looked like an attack or a misconfiguration (a Host the service does not
+    serve, a body too large, ...), at WARNING on Django's security logger, then answered 400.
+
+    Django would log it at ERROR with a traceback of its own code; what an operator needs is
+    what was asked and from where. The client's text is escaped and cut like the access log's.
+    """
+    logger = logging.getLogger(f"django.security.{type(exception).__name__}")
+    # unicode_escape, as Django's own request log does: no newline or control character
+    # from the client can reach the log.
+    reason = str(exception).encode("unicode_escape").decode("ascii")[:MAX_PATH]
+    logger.warning(
+        "%s path=%s client=%s",
+        reason,
+        loggable(request.path, MAX_PATH),
+        client_ip(request) or "-",
+        extra={"status_code": 400},
+    )

@@ -23,6 +23,7 @@ from django.http import HttpRequest
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
 
 from . import kernels, signatures
+from .http import log_security_event
 from .kernels import incoming_dir
 from .models import Kernel
 
@@ -146,9 +147,11 @@ def receive(request: HttpRequest, field: str = "kernel") -> tuple[Upload, dict[s
     try:
         fields, _files = _Parser(request.META, request, [handler], request.encoding).parse()
     except (MultiPartParserError, SuspiciousOperation, OSError, ValueError) as exc:
-        # A malformed form, a parser limit (fields, files, a text field's size) or a
-        # connection cut mid-upload: whatever arrived goes.
+        # A malformed form, a parser limit (fields, files, a text field's size), a body too
+        # slow or a connection cut mid-upload: whatever arrived goes.
         handler.discard()
+        if isinstance(exc, SuspiciousOperation):
+            log_security_event(request, exc)
         raise UploadRefused(400, f"the upload could not be read: {_reason(exc)}") from None
     except BaseException:
         handler.discard()

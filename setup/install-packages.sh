@@ -25,12 +25,14 @@ RUN_PACKAGES=(
 # Boot tests in QEMU (PCs, and arm64 machines: qemu-system-aarch64 with AAVMF), the GRUB image
 # that proves the documented krn stanza, the relay between the guest and the test server, the
 # browser for the portal test, and PostgreSQL, whose programs the database tests start
-# throwaway servers with (provisioning/tests/postgres.py).
+# throwaway servers with (provisioning/tests/postgres.py), and systemd-analyze, which checks
+# the units of make install offline.
 TEST_PACKAGES=(
     qemu-system-x86 ovmf seabios socat grub-pc-bin curl
     qemu-system-arm qemu-efi-aarch64
     chromium
     postgresql
+    systemd
 )
 
 case "$mode" in

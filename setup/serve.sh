@@ -5,11 +5,15 @@
 #
 #   ZOSBOOT_FILE_DELIVERY=nginx   (default) nginx on ZOSBOOT_BIND, gunicorn on a unix socket
 #   ZOSBOOT_FILE_DELIVERY=django  gunicorn alone on ZOSBOOT_BIND, streams capped and shed
+#   ZOSBOOT_MIGRATE=0             only check that the database has every migration (several
+#                                 instances: migrations are applied once, before they start)
 #
 # Started as root, the servers' workers run as the unprivileged user ZOSBOOT_USER (default
 # zosboot, created if missing), which owns the data directory and the kernel store.
 set -euo pipefail
 
+prepare_only=0
+[[ ${1:-} == --prepare ]] && prepare_only=1  # everything but the servers
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 python="$repo/.venv/bin/python"
@@ -32,19 +36,10 @@ case "$delivery" in
     nginx | django) ;;
     *) die "ZOSBOOT_FILE_DELIVERY must be nginx or django, not '$delivery'" ;;
 esac
-mkdir -p "$data" "$kernels" "$run_dir"
 # Metrics count from this start: the workers' count files of an earlier run go.
 metrics_dir="$(realpath -m "${ZOSBOOT_METRICS_DIR:-$run_dir/metrics}")"
-rm -rf "$metrics_dir"
-mkdir -p "$metrics_dir"
+rm -rf "$metrics_dir" 2>/dev/null || true  # a read-only one is named below
 export ZOSBOOT_METRICS_DIR="$metrics_dir"
-
-# A secret that survives restarts, made once, readable by the service only; the settings read
-# it from this file when DJANGO_SECRET_KEY is not set.
-key_file="${ZOSBOOT_SECRET_KEY_FILE:-$data/secret-key}"
-if [[ -z "${DJANGO_SECRET_KEY:-}" && ! -s "$key_file" ]]; then
-    (umask 077 && "$python" -c 'import secrets; print(secrets.token_urlsafe(50))' >"$key_file")
-fi
 
 # --- who the servers run as ------------------------------------------------------------------
 as_service=()
@@ -57,26 +52,59 @@ if [[ $EUID -eq 0 ]]; then
             --shell /usr/sbin/nologin "$user"
     fi
     as_service=(runuser -u "$user" --)
-    # What the service writes is its own.
-    chown -R "$user:" "$data" "$kernels" "$run_dir" "$metrics_dir"
+fi
+# What it reads must be reachable: grant the user passage (x only, by ACL) through any
+# directory on the way that shuts it out, e.g. a clone under /root (mode 700).
+reach() {
+    local path="$1" dir=""
+    local -a parts
+    IFS=/ read -ra parts <<<"${path#/}"
+    for part in "${parts[@]}"; do
+        dir="$dir/$part"
+        [[ -d $dir ]] || break
+        if ! runuser -u "$user" -- test -x "$dir"; then
+            log "letting $user pass through $dir (setfacl u:$user:x)"
+            setfacl -m "u:$user:x" "$dir"
+        fi
+    done
+}
+# Every directory the settings name (data, kernels, image cache, run, metrics, static files,
+# the SQLite file's, the edge cache): made if missing; those the service writes are its own.
+# One line naming the directory and the fix when that cannot be.
+writable() {
+    if [[ -n $user ]]; then runuser -u "$user" -- test -w "$1" -a -x "$1"; else test -w "$1" -a -x "$1"; fi
+}
+prepare() {
+    local setting="$1" access="$2" dir="$3" who="${user:-$(id -un)}"
+    [[ -n $user ]] && reach "$(dirname "$dir")"
+    [[ $access == rw ]] || return 0
+    mkdir -p "$dir" 2>/dev/null ||
+        die "$setting: cannot create $dir (read-only file system?); create it writable by $who or set $setting to another directory"
+    # Shared storage (NFS with root squashed) may refuse chown to root yet let the user write.
+    if [[ -n $user ]] && ! chown -R "$user:" "$dir" 2>/dev/null && ! writable "$dir"; then
+        die "$setting: cannot give $dir to $user (read-only file system?); mount it read-write or set $setting to a directory $user may write"
+    fi
+    writable "$dir" ||
+        die "$setting: $dir is not writable by $who; make it so (chown/mount read-write) or set $setting to another directory"
+}
+mkdir -p "$data" 2>/dev/null ||
+    die "ZOSBOOT_DATA_DIR: cannot create $data (read-only file system?); set ZOSBOOT_DATA_DIR to a writable directory"
+# The settings need a key to load; listing directories uses none.
+directories="$(DJANGO_SECRET_KEY="${DJANGO_SECRET_KEY:-listing-directories-only}" \
+    "$python" manage.py service_dirs)" || die "manage.py service_dirs failed (see above)"
+while IFS=$'\t' read -r setting access dir; do
+    prepare "$setting" "$access" "$dir"
+done <<<"$directories"
+
+# A secret that survives restarts, made once, readable by the service only; the settings read
+# it from this file when DJANGO_SECRET_KEY is not set.
+key_file="${ZOSBOOT_SECRET_KEY_FILE:-$data/secret-key}"
+if [[ -z "${DJANGO_SECRET_KEY:-}" && ! -s "$key_file" ]]; then
+    (umask 077 && "$python" -c 'import secrets; print(secrets.token_urlsafe(50))' >"$key_file")
+fi
+if [[ -n $user ]]; then
     [[ -e $key_file ]] && chown "$user:" "$key_file"
-    # What it reads must be reachable: grant the user passage (x only, by ACL) through any
-    # directory on the way that shuts it out, e.g. a clone under /root (mode 700).
-    reach() {
-        local path="$1" dir=""
-        local -a parts
-        IFS=/ read -ra parts <<<"${path#/}"
-        for part in "${parts[@]}"; do
-            dir="$dir/$part"
-            [[ -d $dir ]] || break
-            if ! runuser -u "$user" -- test -x "$dir"; then
-                log "letting $user pass through $dir (setfacl u:$user:x)"
-                setfacl -m "u:$user:x" "$dir"
-            fi
-        done
-    }
-    for path in "$repo" "$(readlink -f "$python")" "$kernels" "$data" \
-        "${ZOSBOOT_IPXE_DIR:-$data/ipxe}" "${ZOSBOOT_ARTIFACTS_DIR:-$data/artifacts}"; do
+    for path in "$repo" "$(readlink -f "$python")" "$key_file"; do
         reach "$(dirname "$(realpath -m "$path")")"
     done
     runuser -u "$user" -- test -r "$repo/manage.py" ||
@@ -84,12 +112,20 @@ if [[ $EUID -eq 0 ]]; then
 fi
 manage() { "${as_service[@]}" "$python" manage.py "$@"; }
 
-manage migrate --noinput -v0
+# One box applies its migrations at start; several instances on one database apply them once,
+# before any starts (ZOSBOOT_MIGRATE=0; README: Upgrading). Either way no server starts on a
+# database that lacks a migration of this release.
+if [[ ${ZOSBOOT_MIGRATE:-1} == 1 ]]; then
+    manage migrate --noinput -v0
+fi
+manage migrate --check -v0 --skip-checks || die "not serving: the database lacks migrations"
 manage collectstatic --noinput -v0
 manage check --fail-level ERROR -v0
 if [[ ${ZOSBOOT_PREBUILD:-1} == 1 ]]; then
     manage prebuild_artifacts
 fi
+# setup/install-service.sh prepares the install this way; systemd then runs the servers.
+[[ $prepare_only == 1 ]] && exit 0
 
 # --- the servers -------------------------------------------------------------------------------
 # Behind nginx a request holds a worker only for the decision, so plain sync workers are the
@@ -97,7 +133,9 @@ fi
 if [[ $delivery == nginx ]]; then
     worker_class=(--worker-class sync)
 else
-    worker_class=(--worker-class gthread --threads "$threads")
+    # gthread, guarded: a thread serves a request once its headers are in, and its body
+    # must arrive within ZOSBOOT_CLIENT_TIMEOUT (slow clients cannot hold every thread).
+    worker_class=(--worker-class provisioning.slow_clients.GuardedThreadWorker --threads "$threads")
 fi
 # No gunicorn access log: the service writes its own line per request to stderr (client address
 # after the proxy, the network, farm and node it was about; ZOSBOOT_LOG_FORMAT=text|json).

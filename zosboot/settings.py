@@ -3,6 +3,7 @@
 The real environment always wins; a `.env` file is read only when ZOSBOOT_READ_DOT_ENV=1.
 """
 
+import contextlib
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -168,7 +169,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     if DATABASES["default"]["NAME"] != ":memory:":
-        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        # Where it cannot be made (a read-only mount), setup/serve.sh says so in one line.
+        with contextlib.suppress(OSError):
+            Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 # Keep connections across requests: opening one per request (and, for SQLite, the WAL
 # checkpoint when the last one closes) costs more than serving a boot script.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60))
@@ -267,6 +270,9 @@ ZOSBOOT_RUN_DIR = Path(env.str("ZOSBOOT_RUN_DIR", default=str(ZOSBOOT_DATA_DIR /
 ZOSBOOT_MAX_STREAMS = env.int("ZOSBOOT_MAX_STREAMS", default=16)
 # gunicorn threads per worker; in Django delivery each worker keeps two of them for scripts.
 ZOSBOOT_THREADS = env.int("ZOSBOOT_THREADS", default=8)
+# Without a front server (provisioning.slow_clients): a client has this long to send its
+# request headers, and its body this long plus a second per 64 KiB.
+ZOSBOOT_CLIENT_TIMEOUT = env.float("ZOSBOOT_CLIENT_TIMEOUT", default=10.0)
 # The boot script gives up a download after this many seconds without a byte (then retries).
 ZOSBOOT_DOWNLOAD_IDLE_SECONDS = env.int("ZOSBOOT_DOWNLOAD_IDLE_SECONDS", default=60)
 # Kernel uploads (the publishing API) larger than this are refused with 413.
@@ -278,7 +284,8 @@ ZOSBOOT_HISTORY_FLUSH_SECONDS = env.float("ZOSBOOT_HISTORY_FLUSH_SECONDS", defau
 # Each worker writes its counts here; /metrics adds them up (prometheus_client multiprocess
 # mode reads the variable when it is first imported, so it is set here, before any count).
 ZOSBOOT_METRICS_DIR = Path(env.str("ZOSBOOT_METRICS_DIR", default=str(ZOSBOOT_RUN_DIR / "metrics")))
-ZOSBOOT_METRICS_DIR.mkdir(parents=True, exist_ok=True)
+with contextlib.suppress(OSError):  # setup/serve.sh names a directory it cannot make
+    ZOSBOOT_METRICS_DIR.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(ZOSBOOT_METRICS_DIR)
 # Who may read /metrics without logging in (a staff login may read it from anywhere).
 ZOSBOOT_METRICS_ALLOWED_NETWORKS = env.list(

@@ -16,7 +16,13 @@ def test_readyz_names_each_check_and_passes_on_a_working_instance(client):
     assert response.status_code == 200, response.json()
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["checks"]) == {"database", "kernel_store", "ipxe_binaries", "image_cache"}
+    assert set(body["checks"]) == {
+        "database",
+        "kernel_store",
+        "ipxe_binaries",
+        "image_cache",
+        "static_files",
+    }
     assert all(check["ok"] for check in body["checks"].values())
 
 
@@ -46,3 +52,33 @@ def test_readyz_fails_when_the_database_does_not_answer(client, monkeypatch):
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"]["database"]["detail"] == "database is locked"
+
+
+@pytest.fixture
+def manifest_storage(settings):
+    """Static files as production serves them: through collectstatic's manifest."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+
+
+def test_readyz_fails_when_the_static_files_were_never_collected(client, manifest_storage):
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    check = response.json()["checks"]["static_files"]
+    assert not check["ok"] and "run manage.py collectstatic" in check["detail"]
+
+
+def test_readyz_fails_when_collected_static_files_are_gone_and_passes_once_collected(
+    client, settings, manifest_storage
+):
+    from django.core.management import call_command
+
+    call_command("collectstatic", "--noinput", verbosity=0)
+    body = client.get("/readyz").json()
+    assert body["checks"]["static_files"]["ok"], body
+    stylesheet = next(settings.STATIC_ROOT.glob("portal/portal.*.css"))
+    stylesheet.unlink()
+    check = client.get("/readyz").json()["checks"]["static_files"]
+    assert not check["ok"] and "portal/portal." in check["detail"]

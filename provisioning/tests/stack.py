@@ -36,6 +36,7 @@ class Stack:
     port: int
     env: dict[str, str]
     process: subprocess.Popen | None = None
+    repo: Path = REPO  # the release it runs: this one, or an earlier one unpacked elsewhere
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -47,11 +48,11 @@ class Stack:
 
     def manage(self, *args: str) -> str:
         """A management command against the stack's own database, as its service user."""
-        command = [sys.executable, str(REPO / "manage.py"), *args]
+        command = [sys.executable, str(self.repo / "manage.py"), *args]
         if os.geteuid() == 0:
             command = ["runuser", "-u", "zosboot", "--", *command]
         result = subprocess.run(
-            command, env=self.env, cwd=REPO, capture_output=True, text=True, timeout=120
+            command, env=self.env, cwd=self.repo, capture_output=True, text=True, timeout=120
         )
         assert result.returncode == 0, f"manage.py {args[0]} failed:\n{result.stderr}"
         return result.stdout
@@ -83,9 +84,9 @@ class Stack:
 
     def start(self, timeout: float = 90) -> None:
         self.process = subprocess.Popen(
-            ["bash", str(REPO / "setup" / "serve.sh")],
+            ["bash", str(self.repo / "setup" / "serve.sh")],
             env=self.env,
-            cwd=REPO,
+            cwd=self.repo,
             stdout=self.log_path.open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -125,15 +126,12 @@ class Stack:
         return found
 
 
-@contextlib.contextmanager
-def running_stack(root: Path, ipxe_dir: Path, **settings: str) -> Iterator[Stack]:
-    """serve.sh in `root`, with a kernel store, database and caches of its own.
+def stack_env(root: Path, ipxe_dir: Path, **settings: str) -> dict[str, str]:
+    """The environment serve.sh runs with in `root`: its own kernel store, database, caches.
 
-    `settings` override the environment, e.g. a DATABASE_URL and ZOSBOOT_KERNELS_DIR that
-    several stacks share; the test run's own DATABASE_URL is never inherited.
+    `settings` override it, e.g. a DATABASE_URL and ZOSBOOT_KERNELS_DIR that several stacks
+    share; the test run's own DATABASE_URL is never inherited.
     """
-    root.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "ZOSBOOT_"))},
         "DJANGO_SECRET_KEY": SECRET,
@@ -141,7 +139,7 @@ def running_stack(root: Path, ipxe_dir: Path, **settings: str) -> Iterator[Stack
         "ZOSBOOT_DATA_DIR": str(root / "data"),
         "ZOSBOOT_KERNELS_DIR": str(root / "kernels"),
         "ZOSBOOT_IPXE_DIR": str(ipxe_dir),
-        "ZOSBOOT_BIND": f"127.0.0.1:{port}",
+        "ZOSBOOT_BIND": f"127.0.0.1:{free_port()}",
         "ZOSBOOT_WORKERS": "2",
         "ZOSBOOT_PREBUILD": "0",
         "ZOSBOOT_NTP_SERVER": "",
@@ -152,7 +150,18 @@ def running_stack(root: Path, ipxe_dir: Path, **settings: str) -> Iterator[Stack
     env.pop("PYTEST_VERSION", None)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the stack counts into its own directory
     env.pop("PYTEST_CURRENT_TEST", None)
-    stack = Stack(root, port, env)
+    return env
+
+
+@contextlib.contextmanager
+def running_stack(
+    root: Path, ipxe_dir: Path, repo: Path = REPO, **settings: str
+) -> Iterator[Stack]:
+    """serve.sh of `repo` in `root`, with a kernel store, database and caches of its own
+    (`stack_env`)."""
+    root.mkdir(parents=True, exist_ok=True)
+    env = stack_env(root, ipxe_dir, **settings)
+    stack = Stack(root, int(env["ZOSBOOT_BIND"].rsplit(":", 1)[1]), env, repo=repo)
     try:
         stack.start()
         yield stack

@@ -185,8 +185,11 @@ def test_an_unknown_log_format_is_a_configuration_error(settings):
     assert "provisioning.E004" not in [message.id for message in checks.run_checks()]
 
 
-def _service_stderr(tmp_path: Path, **settings: str) -> str:
-    """A request through the configured logging, in a process of its own, as gunicorn runs it."""
+def _service_stderr(
+    tmp_path: Path, code: str = "Client().get('/no/such%0a%22page')", **settings: str
+) -> str:
+    """Requests through the configured logging, in a process of its own, as gunicorn runs them
+    (`code` makes them with `Client`, which is imported)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "ZOSBOOT_"))}
     env.pop("PYTEST_VERSION", None)
     env.update(
@@ -197,7 +200,7 @@ def _service_stderr(tmp_path: Path, **settings: str) -> str:
         ZOSBOOT_STATIC_ROOT=str(tmp_path),  # whitenoise warns on stderr about a missing one
         **settings,
     )
-    code = "from django.test import Client; Client().get('/no/such%0a%22page')"
+    code = f"from django.test import Client; {code}"
     result = subprocess.run(
         [sys.executable, str(REPO / "manage.py"), "shell", "--no-imports", "-c", code],
         env=env, capture_output=True, text=True, timeout=60, cwd=REPO,
@@ -224,3 +227,48 @@ def test_the_json_setting_makes_every_line_a_json_object(tmp_path):
         404,
         "127.0.0.1",
     )
+
+
+# A failure in a view: the database was never migrated, so the portal's query fails.
+FAILING_REQUEST = "Client(raise_request_exception=False).get('/')"
+
+
+def _unmigrated(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}"
+
+
+def test_a_500_is_logged_once_with_its_traceback_in_text(tmp_path):
+    stderr = _service_stderr(tmp_path, FAILING_REQUEST, DATABASE_URL=_unmigrated(tmp_path))
+    assert stderr.count("Internal Server Error") == 1, stderr
+    assert "Traceback (most recent call last)" in stderr
+    errors = [line for line in stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "django.request Internal Server Error: /" in errors[0], stderr
+    assert "no such table" in stderr
+    assert re.search(r"INFO zosboot\.access GET / 500 ", stderr)
+
+
+def test_a_500_is_logged_once_with_its_traceback_in_json(tmp_path):
+    stderr = _service_stderr(
+        tmp_path, FAILING_REQUEST, ZOSBOOT_LOG_FORMAT="json", DATABASE_URL=_unmigrated(tmp_path)
+    )
+    entries = [json.loads(line) for line in stderr.splitlines()]
+    errors = [entry for entry in entries if entry["level"] == "ERROR"]
+    assert len(errors) == 1, entries
+    assert errors[0]["logger"] == "django.request"
+    assert errors[0]["message"] == "Internal Server Error: /"
+    assert "Traceback (most recent call last)" in errors[0]["exception"]
+    assert "no such table" in errors[0]["exception"]
+    assert [entry["status"] for entry in entries if entry["logger"] == "zosboot.access"] == [500]
+
+
+def test_a_request_for_a_host_the_service_does_not_serve_is_a_security_warning(tmp_path):
+    code = "Client(raise_request_exception=False).get('/ipxe/prod', HTTP_HOST='evil.example%0a')"
+    stderr = _service_stderr(tmp_path, code, ZOSBOOT_LOG_FORMAT="json")
+    entries = [json.loads(line) for line in stderr.splitlines()]
+    warnings = [entry for entry in entries if entry["level"] == "WARNING"]
+    assert len(warnings) == 1, entries
+    assert warnings[0]["logger"] == "django.security.DisallowedHost"
+    assert "evil.example" in warnings[0]["message"]
+    assert warnings[0]["message"].endswith("path=/ipxe/prod client=127.0.0.1")
+    assert not any(entry["level"] == "ERROR" for entry in entries)
+    assert [entry["status"] for entry in entries if entry["logger"] == "zosboot.access"] == [400]
