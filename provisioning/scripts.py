@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -308,5 +310,24 @@ def render_provision_chain_script(base_url: str) -> str:
         {
             "provision_url": f"{base_url}/provision/",
             "ntp_server": settings.ZOSBOOT_NTP_SERVER if base_url.startswith("https:") else "",
+        },
+    )
+
+
+def render_chain_script(urls: Sequence[str], *, title: str, what: str, by_mac: bool = False) -> str:
+    """A script that tries each network card in turn (DHCP, up to 3 rounds) and chains the
+    first of `urls` that answers: the service's, then its mirrors'. With `by_mac`, each URL
+    is followed by the card's MAC address (`.../provision/`). `title` is shown on the
+    console, `what` names what is fetched in the first comment."""
+    https = any(url.startswith("https:") for url in urls)
+    return _render(
+        "provisioning/chain.ipxe",
+        {
+            "pairs": tuple((url, ipxe_text(urlsplit(url).netloc)) for url in urls),
+            "mirrored": len(urls) > 1,
+            "title": ipxe_text(title),
+            "what": ipxe_text(what),
+            "by_mac": by_mac,
+            "ntp_server": settings.ZOSBOOT_NTP_SERVER if https else "",
         },
     )

@@ -48,6 +48,8 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 # The base URL written into every script, e.g. https://bootstrap.grid.tf. When unset it is
 # derived from the request, from a Host that DJANGO_ALLOWED_HOSTS names explicitly.
 ZOSBOOT_PUBLIC_URL = env.str("ZOSBOOT_PUBLIC_URL", default="").rstrip("/")
+# Other servers of the same service, tried in order when the public URL does not answer.
+ZOSBOOT_MIRRORS = [url.rstrip("/") for url in env.list("ZOSBOOT_MIRRORS", default=[])]
 # Behind a reverse proxy: believe its X-Forwarded-Proto/-Host/-For headers.
 ZOSBOOT_TRUST_PROXY = env.bool("ZOSBOOT_TRUST_PROXY", default=False)
 if ZOSBOOT_TRUST_PROXY:
