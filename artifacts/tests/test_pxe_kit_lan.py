@@ -30,7 +30,7 @@ import pytest
 from django.test import Client
 
 from artifacts.tests import lan, qemu
-from provisioning.kernels import register_kernel
+from provisioning.kernels import register
 from provisioning.models import BootEvent, Farm, Network, Node
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,7 +82,7 @@ def service(farm_lan, settings, debian_kernel):
     settings.ZOSBOOT_MIRRORS = []
     settings.ZOSBOOT_NTP_SERVER = ""
     settings.ALLOWED_HOSTS = [lan.SERVICE, "localhost", "127.0.0.1", "testserver"]
-    kernel, _ = register_kernel(debian_kernel, "debian-vmlinuz.efi")
+    kernel, _ = register(debian_kernel, "debian-vmlinuz.efi")
     network, _ = Network.objects.get_or_create(slug="test", defaults={"name": "Testnet"})
     network.switch_kernel(kernel)
     return farm_lan

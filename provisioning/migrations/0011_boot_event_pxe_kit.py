@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('provisioning', '0009_release_signatures_and_four_eyes'),
+        ('provisioning', '0010_kernel_records'),
     ]
 
     operations = [
