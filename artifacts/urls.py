@@ -17,6 +17,11 @@ urlpatterns = (
         for fmt in IMAGE_FORMATS
         for pattern in boot_target_patterns(fmt, views.image, fmt, fmt=fmt)
     ]
+    + boot_target_patterns("pxe-kit", views.farm_pxe_kit, "pxe-kit", depths=3)
+    + [
+        path("pxe-kit-provision", views.provisioning_pxe_kit, name="pxe-kit-provision"),
+        path("pxe-kit-provision/", views.provisioning_pxe_kit),
+    ]
     + [
         route
         for target in STATIC_TARGETS

@@ -48,6 +48,11 @@ CHOICES = (
         "PCs (x86-64) booting with BIOS only",
     ),
     Choice(
+        "pxe-kit", "PXE kit for a whole LAN", FORMATS["pxe-kit"].summary, True,
+        "Every machine of one LAN that boots from its network card: PCs (BIOS or UEFI) "
+        "and arm64 servers (UEFI)",
+    ),
+    Choice(
         "ipxe",
         "iPXE script URL",
         "For your own PXE or iPXE setup: chain this URL, no image to write",

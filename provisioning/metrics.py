@@ -54,6 +54,10 @@ IMAGES_SERVED = Counter(
     "zosboot_images_served", "Boot images served, by format and cache (hit or miss).",
     ["format", "cache"],
 )  # fmt: skip
+PXE_KITS = Counter(
+    "zosboot_pxe_kits", "PXE kits downloaded, by network ('-': the provisioning kit).",
+    ["network"],
+)  # fmt: skip
 IMAGE_BUILD_SECONDS = Histogram(
     "zosboot_image_build_seconds", "Time to build one boot image, by format.", ["format"],
     buckets=(0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30),

@@ -14,10 +14,13 @@ from django.urls import URLPattern, path
 SEGMENTS = ("<str:net>", "<str:farm>", "<str:extra>", "<str:kernel>")
 
 
-def boot_target_patterns(prefix: str, view: Callable, name: str, **kwargs) -> list[URLPattern]:
-    """All eight patterns (four depths, trailing slash or not) for one prefix."""
+def boot_target_patterns(
+    prefix: str, view: Callable, name: str, depths: int = len(SEGMENTS), **kwargs
+) -> list[URLPattern]:
+    """All eight patterns (four depths, trailing slash or not) for one prefix; `depths` stops
+    earlier (the PXE kit takes no kernel segment)."""
     patterns = []
-    for depth in range(1, len(SEGMENTS) + 1):
+    for depth in range(1, depths + 1):
         route = f"{prefix}/" + "/".join(SEGMENTS[:depth])
         suffix = "" if depth == 1 else f"-{depth}"
         patterns.append(path(route, view, kwargs, name=f"{name}{suffix}"))

@@ -312,8 +312,9 @@ def render_waiting_script(mac: str, refused: str = "") -> str:
             "mac": mac,
             "registered": not refused,
             "refused": ipxe_text(refused),
-            # Relative: asked again of the server (an edge, a mirror) that answered.
-            "retry_url": f"/provision/{mac}",
+            # Relative: asked again of the server (an edge, a mirror) that answered; in the
+            # hyphen form, which iPXE releases that read any "x:" as a scheme resolve too.
+            "retry_url": f"/provision/{mac.replace(':', '-')}",
             "retry_seconds": settings.ZOSBOOT_DISCOVERY_RETRY_SECONDS,
         },
     )
@@ -326,7 +327,7 @@ def render_refused_script(mac: str, reason: str) -> str:
         {
             "mac": mac,
             "reason": ipxe_text(reason),
-            "retry_url": f"/provision/{mac}",
+            "retry_url": f"/provision/{mac.replace(':', '-')}",
             "retry_seconds": settings.ZOSBOOT_REFUSED_RETRY_SECONDS,
         },
     )
@@ -337,15 +338,17 @@ def render_error_script(status: int, message: str) -> str:
     return _render("provisioning/error.ipxe", {"status": status, "message": ipxe_text(message)})
 
 
-def render_chain_script(path: str, base_url: str, *, heading: str = "boot") -> str:
-    """The script inside an image (or a kit): on each network card, DHCP, then the script at
-    `path` from the public URL, then from each mirror, so a farm whose first server is dead
-    boots from the next. `path` may name iPXE settings (`${net0/mac}`)."""
-    servers = (base_url, *settings.ZOSBOOT_MIRRORS)
+def render_chain_script(path: str, base_url: str, *, heading: str = "boot", title: str = "") -> str:
+    """The script inside an image (or a PXE kit): on each network card, DHCP, then the script
+    at `path` from the public URL, then from each mirror, so a farm whose first server is dead
+    boots from the next. `path` may name iPXE settings (`${net0/mac}`); `title` is a line the
+    console shows first (what the image is for)."""
+    servers = (base_url, *(url for url in settings.ZOSBOOT_MIRRORS if url != base_url))
     return _render(
         "provisioning/chain.ipxe",
         {
             "heading": heading,
+            "title": ipxe_text(title),
             "path": path,
             "servers": servers,
             "ntp_server": settings.ZOSBOOT_NTP_SERVER

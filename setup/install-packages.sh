@@ -27,9 +27,13 @@ RUN_PACKAGES=(
 # browser for the portal test, and PostgreSQL, whose programs the database tests start
 # throwaway servers with (provisioning/tests/postgres.py), and systemd-analyze, which checks
 # the units of make install offline.
+# dnsmasq for the PXE kit's LAN tests (the router and the kit in network namespaces):
+# dnsmasq-base is the program alone, with no service, systemd unit or /etc/default file, so
+# no dnsmasq of Debian's ever starts on this machine (the "dnsmasq" package would add one).
 TEST_PACKAGES=(
     qemu-system-x86 ovmf seabios socat grub-pc-bin curl
     qemu-system-arm qemu-efi-aarch64
+    dnsmasq-base
     chromium
     postgresql
     systemd

@@ -12,7 +12,7 @@ and syslinux takes milliseconds, needs no root, no loop mounts and no network.
 The package, one idea a module: ``toolchain`` (where the tools and binaries are, running
 them, fingerprints), ``geometry`` (FAT and disk layout), ``parts`` (pieces media share), one
 module per medium (``iso``, ``usb``, ``uefimg``, ``lkrn``, ``krn`` (the tar of parts),
-``standalone_efi``, ``plain``).
+``standalone_efi``, ``plain``), and ``pxe_kit``, the folder a LAN boots from over PXE.
 Plain Python, no Django: the builder and the cache call this, and so do plain tests.
 """
 
@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import lkrn, standalone_efi
+from . import lkrn, pxe_kit, standalone_efi
 from .iso import build_iso
 from .krn import KRN_README, build_krn, tar_member
 from .lkrn import LKRN_HOWTO, UnembeddableScript
@@ -147,6 +147,15 @@ FORMATS: dict[str, Format] = {
             fingerprint=functools.partial(standalone_efi.standalone_efi_fingerprint, arch="arm64"),
         ),
         Format(
+            name="pxe-kit",
+            extension="tar.gz",
+            content_type="application/gzip",
+            summary="Network boot for a whole LAN: proxy-DHCP and TFTP beside the router, "
+            "for one machine of the LAN to run",
+            build=pxe_kit.build_pxe_kit,
+            needs=pxe_kit.NEEDS,
+        ),
+        Format(
             name="lkrn-plain",
             extension="lkrn",
             content_type="application/octet-stream",
@@ -186,6 +195,7 @@ FILENAME_SUFFIX = {
     "lkrn-plain": ".lkrn",
     "efi-plain": ".efi",
     "efi-plain-arm64": "-arm64.efi",
+    "pxe-kit": "-pxe-kit.tar.gz",
 }
 #: The formats a farm's script goes into (`/<format>/<net>[/<farm>...]`).
 IMAGE_FORMATS = ("iso", "usb", "uefimg", "uefi", "krn", "krn-tar")

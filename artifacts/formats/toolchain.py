@@ -82,6 +82,18 @@ class Toolchain:
         return self.ipxe_dir / "copyright"
 
     @property
+    def ipxe_undionly(self) -> Path:
+        """iPXE for a BIOS machine's own PXE ROM to load over TFTP (it drives the card through
+        the ROM's UNDI interface)."""
+        return self.ipxe_dir / "undionly.kpxe"
+
+    @property
+    def ipxe_snponly(self) -> Path:
+        """iPXE for an x86-64 UEFI machine's own PXE to load over TFTP (it drives the card
+        through the firmware's SNP interface, which every UEFI network card has)."""
+        return self.ipxe_dir / "snponly.efi"
+
+    @property
     def ipxe_lkrn(self) -> Path:
         """iPXE as a Linux kernel image: bootable by isolinux, syslinux, GRUB, QEMU."""
         return self.ipxe_dir / "ipxe.lkrn"

@@ -14,6 +14,10 @@ Constraints this module is built around:
   reaches the test server as :data:`GUEST_URL` and can reach nothing else.
 - QEMU's own iPXE option ROM is disabled on the NIC (``romfile=``), so the iPXE that runs
   is the one on the media under test, never the one QEMU ships.
+- A guest on a test's own LAN (``lan=LanCard(...)``: a tap in a network namespace the test
+  made, QEMU started inside it) has no user network at all: it reaches what that LAN holds
+  and nothing else. Its firmware boots from the network card (:class:`NetworkBoot`): OVMF's
+  own PXE on a card without ROM, or QEMU's iPXE ROM under SeaBIOS (``nic_rom=True``).
 - arm64 machines (``firmware="uefi-arm64"``): ``qemu-system-aarch64 -M virt`` with Debian's
   AAVMF firmware (``qemu-efi-aarch64``), same network rule, same e1000 card (Debian's arm64
   iPXE drives it; AAVMF has no driver for it, so iPXE owns it). The virt machine has no IDE:
@@ -91,6 +95,7 @@ FIRMWARE_GAVE_UP = re.compile(
 )
 
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$")
 # Terminal control sequences firmware and iPXE put on the serial console (colours, cursor
 # moves, resets); stripped from error messages only, the log itself stays raw.
 _ANSI_RE = re.compile(r"\x1b(\[[0-9;?=]*[ -/]*[@-~]|[@-Z\\-_]|c)")
@@ -162,6 +167,33 @@ def netdev_arg(http_port: int, servers: dict[str, int] | None = None) -> str:
 _GUEST_ADDRESS_RE = re.compile(r"10\.0\.2\.(1[0-9][0-9]|2[0-4][0-9])")
 
 
+@dataclass(frozen=True)
+class LanCard:
+    """The guest's network card on a tap of a test's own LAN instead of QEMU's user network.
+
+    ``netns`` is the network namespace that holds ``tap`` (QEMU runs inside it, so the guest
+    reaches nothing else); ``nic_rom`` keeps QEMU's iPXE ROM on the card (SeaBIOS network
+    boot), otherwise the card has none and UEFI firmware uses its own PXE.
+    """
+
+    tap: str
+    netns: str
+    nic_rom: bool = False
+
+    def __post_init__(self) -> None:
+        for name in (self.tap, self.netns):
+            if not _NAME_RE.match(name):
+                raise ValueError(f"invalid interface or namespace name: {name!r}")
+
+
+@dataclass(frozen=True)
+class NetworkBoot:
+    """No medium: the firmware boots from the network card (PXE)."""
+
+    def qemu_args(self) -> list[str]:
+        return ["-boot", "order=n"]
+
+
 def _check_port(port: int) -> int:
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
         raise ValueError(f"invalid TCP port: {port!r}")
@@ -172,18 +204,21 @@ def qemu_command(
     media: Media,
     *,
     firmware: Firmware = "bios",
-    http_port: int,
+    http_port: int | None,
     serial_log: Path,
     mac: str = DEFAULT_MAC,
     nic: str = DEFAULT_NIC,
     memory_mb: int = DEFAULT_MEMORY_MB,
     dead_nics: tuple[str, ...] = (),
     servers: dict[str, int] | None = None,
+    lan: LanCard | None = None,
 ) -> list[str]:
     """Build the full QEMU argv (pure: no process is started, so it is unit testable).
 
     ``dead_nics`` are the MACs of cards placed before the working one (so iPXE tries them
     first): they get an address by DHCP but reach nothing at all, not even the test server.
+    With ``lan`` the card is on that LAN's tap and QEMU runs in its namespace; ``http_port``
+    is then not used (the LAN decides what the guest reaches).
     """
     for address in (mac, *dead_nics):
         if not _MAC_RE.match(address):
@@ -206,7 +241,18 @@ def qemu_command(
         raise ValueError(
             f"unknown firmware: {firmware!r} (expected 'bios', 'uefi' or 'uefi-arm64')"
         )
+    if lan is None:
+        if http_port is None:
+            raise ValueError("a guest on QEMU's user network needs the test server's port")
+        netdev = netdev_arg(http_port, servers)
+        rom = ",romfile="
+        prefix = []
+    else:
+        netdev = f"tap,id=n0,ifname={lan.tap},script=no,downscript=no"
+        rom = "" if lan.nic_rom else ",romfile="
+        prefix = ["ip", "netns", "exec", lan.netns]
     return [
+        *prefix,
         system,
         *machine,
         "-m", str(memory_mb),
@@ -218,8 +264,8 @@ def qemu_command(
         # A reboot means the boot failed (iPXE gave up, kernel panic): stop at once.
         "-no-reboot",
         *dead,
-        "-netdev", netdev_arg(http_port, servers),
-        "-device", f"{nic},netdev=n0,mac={mac},romfile=",
+        "-netdev", netdev,
+        "-device", f"{nic},netdev=n0,mac={mac}{rom}",
         *media.qemu_args(),
     ]  # fmt: skip
 
@@ -244,7 +290,7 @@ def boot(
     media: Media,
     *,
     firmware: Firmware = "bios",
-    http_port: int,
+    http_port: int | None = None,
     expect: str | re.Pattern[str] = KERNEL_COMMAND_LINE,
     fail: str | re.Pattern[str] | None = FIRMWARE_GAVE_UP,
     timeout: float = DEFAULT_TIMEOUT,
@@ -255,6 +301,7 @@ def boot(
     attempts: int = 2,
     dead_nics: tuple[str, ...] = (),
     servers: dict[str, int] | None = None,
+    lan: LanCard | None = None,
 ) -> BootResult:
     """Boot ``media`` until the serial console matches ``expect``; QEMU is always killed.
 
@@ -274,7 +321,7 @@ def boot(
     fail_pattern = re.compile(fail) if isinstance(fail, str) else fail
     command = functools.partial(
         qemu_command, media, firmware=firmware, http_port=http_port, mac=mac, nic=nic,
-        memory_mb=memory_mb, dead_nics=dead_nics, servers=servers,
+        memory_mb=memory_mb, dead_nics=dead_nics, servers=servers, lan=lan,
     )  # fmt: skip
     earlier: list[str] = []
     for attempt in range(1, max(1, attempts) + 1):

@@ -34,6 +34,7 @@ from artifacts.formats import (
     BuildError,
     Toolchain,
     UnembeddableScript,
+    pxe_kit,
 )
 from artifacts.formats import lkrn as lkrn_format
 
@@ -52,13 +53,23 @@ MIB = 1024 * 1024
 # --- fixtures ------------------------------------------------------------------------------
 
 
+def build_input(name: str, script: bytes) -> bytes:
+    """What a format is built from: the script, or for the PXE kit its texts, the script as
+    its autoexec.ipxe."""
+    if name != "pxe-kit":
+        return script
+    texts = {path: f"# {path}\n" for path in pxe_kit.TEXTS}
+    texts["tftp/autoexec.ipxe"] = script.decode()
+    return pxe_kit.payload("zos-test-pxe-kit", texts)
+
+
 def build(tc: Toolchain, name: str, script: bytes, where: Path) -> bytes:
     """Build one image in a fresh scratch dir under ``where`` and return its bytes."""
     where.mkdir(parents=True, exist_ok=True)
     work = where / f"work-{name}"
     work.mkdir()
     dest = where / f"{name}.{FORMATS[name].extension}"
-    FORMATS[name].build(script, dest, work, tc)
+    FORMATS[name].build(build_input(name, script), dest, work, tc)
     return dest.read_bytes()
 
 

@@ -56,6 +56,30 @@ def test_dead_cards_come_first_and_reach_nothing() -> None:
         _argv(dead_nics=("52:54:00:00:00:01,hostfwd=tcp::22-:22",))
 
 
+@pytest.mark.parametrize("nic_rom", [False, True])
+def test_a_guest_on_a_test_lan_has_only_its_tap_and_runs_in_the_lans_namespace(nic_rom) -> None:
+    card = qemu.LanCard("tap0", "zosk1-lan", nic_rom=nic_rom)
+    argv = qemu.qemu_command(
+        qemu.NetworkBoot(), firmware="uefi", http_port=None, serial_log=LOG, lan=card,
+        nic="virtio-net-pci",
+    )  # fmt: skip
+    assert argv[:5] == ["ip", "netns", "exec", "zosk1-lan", "qemu-system-x86_64"]
+    assert _values(argv, "-netdev") == ["tap,id=n0,ifname=tap0,script=no,downscript=no"]
+    (nic,) = [d for d in _values(argv, "-device") if "netdev=" in d]
+    # Without a ROM the firmware's own PXE drives the card; with one, QEMU's iPXE does.
+    rom = "" if nic_rom else ",romfile="
+    assert nic == f"virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56{rom}"
+    assert _values(argv, "-boot") == ["order=n"]
+    assert not re.findall(r"\b\d+\.\d+\.\d+\.\d+\b", " ".join(argv))
+
+
+def test_lan_cards_refuse_names_that_could_smuggle_options() -> None:
+    with pytest.raises(ValueError, match="invalid interface or namespace"):
+        qemu.LanCard("tap0,script=/tmp/x", "zosk1-lan")
+    with pytest.raises(ValueError, match="needs the test server"):
+        qemu.qemu_command(qemu.NetworkBoot(), http_port=None, serial_log=LOG)
+
+
 def test_firmware_selection() -> None:
     bios, uefi = _argv(firmware="bios"), _argv(firmware="uefi")
     assert _values(bios, "-machine") == ["pc,accel=tcg,graphics=off"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from artifacts.formats import FORMATS, BuildError, Toolchain, check_toolchain, toolchain_fingerprint
+from artifacts.tests.test_formats import build_input
 
 SCRIPT = b"#!ipxe\necho zosboot test script one\n"
 
@@ -36,7 +37,7 @@ def test_a_missing_tool_is_a_build_error_naming_its_package(
     (tmp_path / "empty").mkdir()
     tc = Toolchain(ipxe_dir=ipxe_dir, tool_path=str(tmp_path / "empty"))
     with pytest.raises(BuildError, match=r"not found \(install the Debian package [a-z-]+\)"):
-        FORMATS[name].build(SCRIPT, tmp_path / "out", tmp_path, tc)
+        FORMATS[name].build(build_input(name, SCRIPT), tmp_path / "out", tmp_path, tc)
 
 
 def test_a_failing_tool_puts_its_own_message_in_the_build_error(
@@ -66,7 +67,7 @@ def test_an_unwritable_destination_is_a_build_error(
 ) -> None:
     (tmp_path / "a-file").write_bytes(b"")
     with pytest.raises(BuildError):
-        FORMATS[name].build(SCRIPT, tmp_path / "a-file" / "out", tmp_path, tc)
+        FORMATS[name].build(build_input(name, SCRIPT), tmp_path / "a-file" / "out", tmp_path, tc)
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))
@@ -74,7 +75,7 @@ def test_missing_ipxe_binaries_are_a_build_error(tmp_path: Path, name: str) -> N
     (tmp_path / "ipxe").mkdir()
     tc = Toolchain(ipxe_dir=tmp_path / "ipxe")
     with pytest.raises(BuildError, match="not found"):
-        FORMATS[name].build(SCRIPT, tmp_path / "out", tmp_path, tc)
+        FORMATS[name].build(build_input(name, SCRIPT), tmp_path / "out", tmp_path, tc)
 
 
 # --- toolchain checks and fingerprint ------------------------------------------------------
@@ -91,6 +92,8 @@ def test_check_toolchain_reports_a_missing_ipxe_binary(tc: Toolchain, tmp_path: 
     shutil.copy(tc.ipxe_efi_arm64, partial / tc.ipxe_efi_arm64.name)
     shutil.copytree(tc.grub_arm64_dir, partial / "grub" / "arm64-efi")
     shutil.copy(tc.ipxe_license, partial / tc.ipxe_license.name)
+    shutil.copy(tc.ipxe_undionly, partial / tc.ipxe_undionly.name)
+    shutil.copy(tc.ipxe_snponly, partial / tc.ipxe_snponly.name)
     problems = check_toolchain(Toolchain(ipxe_dir=partial))
     assert problems == [f"{partial / 'ipxe.lkrn'} not found (run setup/install-ipxe.sh)"]
 

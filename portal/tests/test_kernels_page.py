@@ -104,3 +104,9 @@ def test_arm64_kernels_have_their_own_history_beside_the_networks_pc_kernels(
     current, before = arm.split('<ol class="history">')
     assert second.sha256 in current
     assert re.findall(r'history-name"><a href="/kernel/([^"]+)"', before) == ["zero-os-arm64-a.efi"]
+
+
+def test_kernels_page_names_the_pxe_kit_that_boots_a_whole_lan(client, prod):
+    text = html.unescape(client.get("/kernels/").content.decode())
+    assert "the PXE kit" in text and "<code>/pxe-kit/NETWORK/FARM</code>" in text
+    assert '<a href="/">the\nboot page</a>' in text

@@ -23,6 +23,7 @@ IMAGES = {
     "uefimg": "zos-prod-1234-uefi.img",
     "uefi": "zos-prod-1234.efi",
     "krn": "zos-prod-1234.lkrn",
+    "pxe-kit": "zos-prod-1234-pxe-kit.tar.gz",
 }
 
 
@@ -53,7 +54,7 @@ def message(text: str, field: str) -> str:
 
 def download_links(text: str) -> dict[str, str]:
     return dict(
-        re.findall(r'<li class="format" data-format="(\w+)">.*?<a class="button" href="([^"]+)"',
+        re.findall(r'<li class="format" data-format="([\w-]+)">.*?<a class="button" href="([^"]+)"',
                    text, re.S)
     )  # fmt: skip
 
@@ -132,6 +133,17 @@ def test_submitted_form_gives_the_exact_links_of_the_url_contract(client, prod):
     assert "chain --autofree http://testserver/ipxe/prod/1234" in text
     assert "dd if=zos-prod-1234-usb.img of=/dev/sdX bs=4M status=progress conv=fsync" in text
     assert "Attach <code>zos-prod-1234.iso</code>" in text
+
+
+def test_the_pxe_kit_is_offered_beside_the_images_with_which_one_to_take_and_how(client, prod):
+    text = page(client, network="prod", farm="1234")
+    assert "Which one do I need?" in text
+    assert "Many servers on one LAN: the <strong>PXE kit</strong>" in text
+    assert download_links(text)["pxe-kit"] == "/pxe-kit/prod/1234"
+    assert "sudo tar -xzf zos-prod-1234-pxe-kit.tar.gz -C /opt" in text
+    assert "sudo /opt/zos-prod-1234-pxe-kit/run.sh" in text
+    # Before the form is filled in, the card shows the shape of the file name only.
+    assert "zos-prod-FARM-pxe-kit.tar.gz" in page(client)
 
 
 def test_preview_is_the_script_the_ipxe_url_serves(client, prod):

@@ -205,13 +205,15 @@ class FleetChange(models.Model):
 
 
 class BootEvent(models.Model):
-    """One thing served to a node: a script or a kernel download. Answers "who runs what"."""
+    """One thing served to a node: a script or a kernel download. Answers "who runs what".
+    A farmer's download of a PXE kit is recorded too: from then on a LAN may boot from it."""
 
     class Kind(models.TextChoices):
         SCRIPT = "script", "boot script"
         KERNEL = "kernel", "kernel download"
         PENDING = "pending", "waiting for approval"
         REFUSED = "refused", "refused (disabled)"
+        PXE_KIT = "pxe-kit", "PXE kit download"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     kind = models.CharField(max_length=8, choices=Kind.choices)

@@ -207,8 +207,10 @@ def test_the_script_picks_the_kernel_by_buildarch(client, both):
         f"set zos_source0 /kernel/sha256/{arm64.sha256}\n"
     )
     # The same command line for both; the MAC query on whichever URL was picked.
-    assert "--name zos ${zos_source${zos_src}}?mac=${net${zos_nic}/mac} nomodeset version=v3 " \
-           "runmode=prod panic=7200 farmer_id=1234 && goto start ||" in script  # fmt: skip
+    assert (
+        "--name zos ${zos_source${zos_src}}?mac=${net${zos_nic}/mac:hexhyp} nomodeset "
+        "version=v3 runmode=prod panic=7200 farmer_id=1234 && goto start ||"
+    ) in script
 
 
 def test_a_script_for_both_architectures_golden(both, settings):

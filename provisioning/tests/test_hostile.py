@@ -64,7 +64,7 @@ def _check(client: Client, path: str) -> None:
         for line in script.splitlines():
             if line.startswith("imgfetch"):
                 # After the URL and the MAC the card adds: the kernel's command line.
-                args = line.split(" && ")[0].split("?mac=${net${zos_nic}/mac} ", 1)[-1]
+                args = line.split(" && ")[0].split("?mac=${net${zos_nic}/mac:hexhyp} ", 1)[-1]
                 assert set(args) <= KERNEL_ARG_CHARS, line
         assert "{{" not in script and "{%" not in script
     if response.status_code >= 400:

@@ -49,7 +49,7 @@ def test_unknown_mac_is_discovered_then_boots_once_approved(client, prod, farm, 
     assert "waiting for approval" in waiting
     assert "sleep 30" in waiting
     # Asked again of whichever server answered (an edge, a mirror): a relative URL.
-    assert "chain --replace --autofree /provision/52:54:00:12:34:56" in waiting
+    assert "chain --replace --autofree /provision/52-54-00-12-34-56" in waiting
     assert "imgfetch" not in waiting
     node = Node.objects.get(mac="52:54:00:12:34:56")
     assert node.is_pending and node.first_seen is not None

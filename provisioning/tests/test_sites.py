@@ -111,7 +111,7 @@ def test_the_provisioning_chain_tries_each_mirror(client, settings, db):
 
 def test_waiting_nodes_ask_again_where_they_asked(client, db):
     script = client.get("/provision/52-54-00-00-00-09").content.decode()
-    assert "chain --replace --autofree /provision/52:54:00:00:00:09 ||" in script
+    assert "chain --replace --autofree /provision/52-54-00-00-00-09 ||" in script
 
 
 # --- an edge asking, CDN offload ---------------------------------------------------------------
@@ -229,3 +229,24 @@ def test_a_wrong_mirror_or_redirect_is_a_check_error(name, value, check):
 
     with override_settings(**{name: value}), pytest.raises(SystemCheckError, match=check):
         call_command("check")
+
+
+def test_relative_urls_in_scripts_carry_no_colon(client, prod):
+    """The iPXE of firmware ROMs from 2019 reads everything before the first colon of a URL as
+    its scheme, even in a relative one: what resolves against the script's own URL never has
+    one (the MAC goes in its hyphen form)."""
+    from provisioning.models import Farm, Node
+
+    farm = Farm.objects.create(farmer_id=5)
+    Node.objects.create(mac="52:54:00:00:00:05", farm=farm, network=prod, enabled=False)
+    scripts = [
+        client.get("/ipxe/prod/1234").content.decode(),
+        client.get("/provision/52:54:00:00:00:06").content.decode(),  # waiting
+        client.get("/provision/52:54:00:00:00:05").content.decode(),  # refused
+    ]
+    for script in scripts:
+        for line in script.splitlines():
+            for word in line.split():
+                if word.startswith("/") and not word.startswith("//"):
+                    assert ":" not in word.split("${", 1)[0], line
+    assert "?mac=${net${zos_nic}/mac:hexhyp}" in scripts[0]

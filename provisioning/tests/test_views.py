@@ -29,8 +29,9 @@ def test_ipxe_script_for_network_and_farm(client, prod):
     # The kernel by its content address, relative: from the server that served the script.
     assert f"set zos_source0 /kernel/sha256/{prod.kernel.sha256}\n" in script
     assert (
-        "imgfetch --timeout 60000 --name zos ${zos_source${zos_src}}?mac=${net${zos_nic}/mac} "
-        "nomodeset version=v3 runmode=prod panic=7200 farmer_id=1234 && goto start ||\n"
+        "imgfetch --timeout 60000 --name zos ${zos_source${zos_src}}"
+        "?mac=${net${zos_nic}/mac:hexhyp} nomodeset version=v3 runmode=prod panic=7200 "
+        "farmer_id=1234 && goto start ||\n"
     ) in script
     assert "imgexec zos" in script
 
