@@ -1,4 +1,5 @@
-"""`/bench-bare`: a view that returns the bytes of a boot script and does nothing else."""
+"""`/bench-bare` (and `/bench-minimal`, the same view behind fewer middlewares: bench_wsgi.py):
+a view that returns the bytes of a boot script and does nothing else."""
 
 import functools
 import os
@@ -21,4 +22,4 @@ def bare(request):
     return HttpResponse(_body(), content_type="text/plain; charset=utf-8")
 
 
-urlpatterns = [path("bench-bare", bare), *service_patterns]
+urlpatterns = [path("bench-bare", bare), path("bench-minimal", bare), *service_patterns]

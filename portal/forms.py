@@ -13,7 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Max, Q, QuerySet
 
 from provisioning import answers
-from provisioning.models import Farm, Network
+from provisioning.lookups import KnownFarm
+from provisioning.models import Network
 from provisioning.validators import clean_kernel_args, parse_farmer_id
 
 from .downloads import extra_segment, survives_url
@@ -114,6 +115,6 @@ class BootImageForm(forms.Form):
         return cleaned
 
     @property
-    def known_farm(self) -> Farm | None:
+    def known_farm(self) -> KnownFarm | None:
         """The farm as the service knows it (None: not registered, or not valid yet)."""
         return self.answer.target.farm if self.answer and self.answer.boots else None

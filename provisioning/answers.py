@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from . import discovery
+from . import discovery, lookups
 from .errors import BootError
 from .history import Event
 from .models import BootEvent, Node
@@ -42,10 +42,17 @@ class Answer:
     message: str = ""
     part: str = ""
     retry_after: int | None = None
-    #: What an image (or a kit) for this request carries: a short script that fetches this
-    #: answer's script from the public URL, then from each mirror (so the image follows every
-    #: kernel switch and every server in the list). Set when the answer boots.
-    image_script: str = ""
+    #: The public URL the answer was made for (what an image of it names).
+    base_url: str = ""
+
+    @property
+    def image_script(self) -> str:
+        """What an image (or a kit) for this request carries: a short script that fetches this
+        answer's script from the public URL, then from each mirror (so the image follows every
+        kernel switch and every server in the list). Made when asked for: scripts need none."""
+        if self.target is None:
+            return ""
+        return render_chain_script(self.target.script_path, self.base_url)
 
     @property
     def boots(self) -> bool:
@@ -82,13 +89,7 @@ def for_path(
         farmer_id=target.farmer_id,
         kernel=target.kernel,
     )
-    return Answer(
-        200,
-        render_boot_script(target, base_url),
-        event,
-        target,
-        image_script=render_chain_script(target.script_path, base_url),
-    )
+    return Answer(200, render_boot_script(target, base_url), event, target, base_url=base_url)
 
 
 def for_mac(mac: str, *, base_url: str, client_ip: str | None) -> Answer:
@@ -139,4 +140,12 @@ def _node_answer(node: Node, mac: str, base_url: str) -> Answer:
         node=node,
         kernel=target.kernel,
     )
-    return Answer(200, render_boot_script(target, base_url), event, target)
+    return Answer(200, render_boot_script(target, base_url), event, target, base_url=base_url)
+
+
+def prepare() -> None:
+    """Make each active network's script once, as a worker starts: the templates are compiled
+    and each network's script cached, so the first node of a storm waits for nothing."""
+    for network in lookups.current().networks.values():
+        if network.active:
+            for_path(network.slug, "1", base_url="http://127.0.0.1")

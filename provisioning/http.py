@@ -16,10 +16,16 @@ from .errors import BootError
 from .logs import MAX_PATH, loggable
 
 SCRIPT_CONTENT_TYPE = "text/plain; charset=utf-8"
+# What Django's never_cache sets, written once: every script answers for this moment only.
+NEVER_CACHE = "max-age=0, no-cache, no-store, must-revalidate, private"
+LONG_AGO = "Thu, 01 Jan 1970 00:00:00 GMT"
 
 
 def script_response(script: str, status: int = 200) -> HttpResponse:
-    return HttpResponse(script, content_type=SCRIPT_CONTENT_TYPE, status=status)
+    response = HttpResponse(script, content_type=SCRIPT_CONTENT_TYPE, status=status)
+    response["Cache-Control"] = NEVER_CACHE
+    response["Expires"] = LONG_AGO
+    return response
 
 
 def answer_response(answer: answers.Answer) -> HttpResponse:

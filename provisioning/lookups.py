@@ -1,34 +1,44 @@
-"""Networks, kernels and farms as the script path reads them: from the worker's memory.
+"""Networks, kernels, branch links and farms as the script path reads them: from the worker's
+memory, all of them, loaded before the first request and again after every change.
 
-A boot storm asks the same few questions thousands of times (which kernel does `prod` boot? is
-farm 1234 active?). Each worker keeps the answers and, once per request, reads the one-row
-configuration generation (`ConfigGeneration`), which every change to networks, kernels and
-farms replaces in its own transaction. When it moved, the worker drops its copy, so a kernel
-switch is served by every worker and every instance at the very next request.
+A boot storm after a power cut asks every worker, just restarted, about thousands of farms at
+once. Each worker therefore loads the whole configuration in a handful of queries (one per
+table, whatever the number of farms) when it starts and whenever the one-row configuration
+generation (`ConfigGeneration`) moved, which every change to networks, kernels, links and farms
+replaces in its own transaction. A request reads that stamp once, and everything else from
+memory: a kernel switch is served by every worker and every instance at the very next request,
+and a farm ID nobody registered costs a dictionary miss, never a query nor any memory.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from .models import BranchLink, ConfigGeneration, Farm, Kernel, Network
 
-# Kernels and farms are looked up by what clients send; bound what made-up names can fill.
-MAX_REMEMBERED = 4096
+
+class KnownFarm(NamedTuple):
+    """A registered farm, as scripts need it."""
+
+    farmer_id: int
+    name: str
+    active: bool
 
 
-@dataclass
+@dataclass(frozen=True)
 class Catalog:
-    """One worker's copy, valid for one configuration generation."""
+    """One worker's copy of the configuration, valid for one configuration generation."""
 
     generation: int | None
     networks: dict[str, Network]
-    kernels: dict[str, Kernel | None] = field(default_factory=dict)
-    farms: dict[int, Farm | None] = field(default_factory=dict)
-    by_content: dict[str, Kernel] | None = None
+    #: Kernels by name, and each branch link's name to the kernel it points at.
+    kernels: dict[str, Kernel]
+    by_content: dict[str, Kernel]
+    farms: dict[int, KnownFarm]
 
     def network(self, slug: str) -> Network | None:
         """The network of that slug (active or not), its kernels joined in."""
@@ -36,27 +46,33 @@ class Catalog:
 
     def kernel(self, name: str) -> Kernel | None:
         """The kernel of that name, or the one the branch link of that name points at."""
-        if name not in self.kernels:
-            found = Kernel.objects.filter(name=name).first()
-            if found is None:
-                link = BranchLink.objects.select_related("kernel").filter(name=name).first()
-                found = link.kernel if link else None
-            _remember(self.kernels, name, found)
-        return self.kernels[name]
+        return self.kernels.get(name)
 
     def kernel_by_content(self, sha256: str) -> Kernel | None:
         """A registered kernel with these bytes (the oldest, when several names share them)."""
-        if self.by_content is None:
-            self.by_content = {}
-            for kernel in Kernel.objects.order_by("-pk"):
-                self.by_content[kernel.sha256] = kernel
         return self.by_content.get(sha256)
 
-    def farm(self, farmer_id: int) -> Farm | None:
-        if farmer_id not in self.farms:
-            found = Farm.objects.filter(farmer_id=farmer_id).only("farmer_id", "name", "active")
-            _remember(self.farms, farmer_id, found.first())
-        return self.farms[farmer_id]
+    def farm(self, farmer_id: int) -> KnownFarm | None:
+        return self.farms.get(farmer_id)
+
+
+def load(generation: int | None) -> Catalog:
+    """The whole configuration, in one query per table."""
+    networks = {n.slug: n for n in Network.objects.select_related(*Network.POINTERS_JOINED)}
+    kernels: dict[str, Kernel] = {}
+    by_pk: dict[int, Kernel] = {}
+    by_content: dict[str, Kernel] = {}
+    for kernel in Kernel.objects.order_by("-pk").defer("notes", "signature"):
+        kernels[kernel.name] = by_pk[kernel.pk] = kernel
+        by_content[kernel.sha256] = kernel  # the oldest last, so it stays
+    for name, kernel_id in BranchLink.objects.values_list("name", "kernel_id"):
+        if name not in kernels and kernel_id in by_pk:
+            kernels[name] = by_pk[kernel_id]
+    farms = {
+        farmer_id: KnownFarm(farmer_id, name, active)
+        for farmer_id, name, active in Farm.objects.values_list("farmer_id", "name", "active")
+    }
+    return Catalog(generation, networks, kernels, by_content, farms)
 
 
 _lock = threading.Lock()
@@ -72,8 +88,12 @@ _GENERATION_SQL = (
 def _generation() -> int | None:
     # The database driver's own cursor: this runs on every script request, and the ORM would
     # compile the same query each time.
-    connection.ensure_connection()
-    cursor = connection.connection.cursor()
+    database = connections[DEFAULT_DB_ALIAS]
+    driver = database.connection
+    if driver is None:
+        database.ensure_connection()
+        driver = database.connection
+    cursor = driver.cursor()
     try:
         cursor.execute(_GENERATION_SQL)
         row = cursor.fetchone()
@@ -91,18 +111,13 @@ def current() -> Catalog:
     if catalog is not None and catalog.generation == generation:
         return catalog
     with _lock:
+        catalog = _catalog
+        if catalog is not None and catalog.generation == generation:
+            return catalog  # another thread of this worker loaded it meanwhile
         # Read after the generation: a change committed in between makes the next request
         # reload again, never keeps a stale copy.
-        rows = Network.objects.select_related(*Network.POINTERS_JOINED)
-        networks = {n.slug: n for n in rows}
-        _catalog = catalog = Catalog(generation, networks)
+        _catalog = catalog = load(generation)
     return catalog
-
-
-def _remember(table: dict, key, value) -> None:
-    if len(table) >= MAX_REMEMBERED:
-        table.clear()
-    table[key] = value
 
 
 def forget() -> None:

@@ -63,9 +63,20 @@ class BootTarget:
     extra_args: str = ""
     node: Node | None = None
     #: The farm, when the service knows it (farms need not be registered to boot).
-    farm: Farm | None = None
-    #: The URL path that answers with this target's script (what an image chains).
-    script_path: str = ""
+    farm: Farm | lookups.KnownFarm | None = None
+    #: The parts of the URL path that answers with this target's script, as given (what an
+    #: image chains), or that path itself (a provisioned node's).
+    path_parts: tuple[str, ...] = ()
+    path: str = ""
+
+    @property
+    def script_path(self) -> str:
+        """The URL path that answers with this target's script: what an image chains. As
+        given, so a branch link named in it stays a link and the node boots the newest build
+        of the branch, not today's."""
+        if self.path:
+            return self.path
+        return "/ipxe/" + "/".join(quote(part, safe=_PATH_SAFE) for part in self.path_parts)
 
     @property
     def kernel(self) -> Kernel:
@@ -157,7 +168,7 @@ def chosen_kernel(kernel: Kernel) -> tuple[ArchKernel, ...]:
     return (ArchKernel(kernel.arch, kernel),)
 
 
-def _farm(farmer_id: int, catalog: lookups.Catalog) -> Farm | None:
+def _farm(farmer_id: int, catalog: lookups.Catalog) -> lookups.KnownFarm | None:
     farm = catalog.farm(farmer_id)
     if farm is None:
         return None
@@ -194,12 +205,8 @@ def resolve_target(
         kernels = chosen_kernel(find_kernel(kernel, catalog))
     else:
         kernels = network_kernels(network)
-    # The path as given: an image chains it, so a branch link named in it stays a link and
-    # the node boots the newest build of the branch, not today's.
-    path = "/ipxe/" + "/".join(
-        quote(part, safe=_PATH_SAFE) for part in (net, farm, extra, kernel) if part is not None
-    )
-    return BootTarget(network, kernels, farmer_id, extra_args, farm=known_farm, script_path=path)
+    parts = tuple(part for part in (net, farm, extra, kernel) if part is not None)
+    return BootTarget(network, kernels, farmer_id, extra_args, farm=known_farm, path_parts=parts)
 
 
 def target_for_node(node: Node) -> BootTarget:
@@ -222,7 +229,7 @@ def target_for_node(node: Node) -> BootTarget:
         node.extra_args,
         node=node,
         farm=node.farm,
-        script_path=f"/provision/{node.mac}",
+        path=f"/provision/{node.mac}",
     )
 
 
@@ -265,42 +272,94 @@ class ScriptKernel:
         return "kernel" if self.arch == Arch.AMD64 else f"{self.arch}-kernel"
 
 
-def kernel_sources(kernel: Kernel) -> tuple[str, ...]:
-    """Where a boot script downloads `kernel`: its content address at the server the script
-    came from (iPXE resolves it against the script's own URL), then at each mirror."""
-    path = kernel.content_path
-    return (path, *(mirror + path for mirror in settings.ZOSBOOT_MIRRORS))
+def kernel_sources(sha256: str, mirrors: tuple[str, ...]) -> tuple[str, ...]:
+    """Where a boot script downloads the kernel of that sha256: its content address at the
+    server the script came from (iPXE resolves it against the script's own URL), then at each
+    mirror."""
+    path = f"/kernel/sha256/{sha256}"
+    return (path, *(mirror + path for mirror in mirrors))
+
+
+# What differs from one request to the next for the same network and kernels: rendered once
+# into a skeleton as these markers, then filled in (validated values never hold a \x01).
+_FARM_ID, _FARM_NAME, _NODE_MAC, _CMDLINE = (f"\x01{name}\x01" for name in ("f", "n", "m", "c"))
+_MARKERS_RE = re.compile("(\x01[fnmc]\x01)")
 
 
 def render_boot_script(target: BootTarget, base_url: str) -> str:
-    mirrors = tuple(settings.ZOSBOOT_MIRRORS)
-    https = any(url.startswith("https:") for url in (base_url, *mirrors))
+    """The boot script of `target`. Its skeleton (everything but the farm, the node and the
+    command line) is made once per network, kernels and shape (a farm or not, a farm name or
+    not, a node or not) and kept: a request fills in its farm, node and command line, so a farm
+    asked about for the first time costs what a known one does."""
+    farm_name = ipxe_text(target.farm_name)
+    pieces = _boot_skeleton(
+        target.network.name,
+        target.network.slug,
+        tuple((choice.arch, choice.kernel.name, choice.kernel.sha256) for choice in target.kernels),
+        base_url.startswith("https:"),
+        tuple(settings.ZOSBOOT_MIRRORS),
+        settings.ZOSBOOT_NTP_SERVER,
+        settings.ZOSBOOT_DOWNLOAD_IDLE_SECONDS,
+        (target.farmer_id is not None, bool(farm_name), target.node is not None),
+    )
+    values = {
+        _FARM_ID: str(target.farmer_id),
+        _FARM_NAME: farm_name,
+        _NODE_MAC: target.node.mac if target.node else "",
+        _CMDLINE: target.cmdline,
+    }
+    return "".join(values.get(piece, piece) for piece in pieces)
+
+
+@functools.lru_cache(maxsize=512)
+def _boot_skeleton(
+    network_name: str,
+    network_slug: str,
+    choices: tuple[tuple[str, str, str], ...],
+    https: bool,
+    mirrors: tuple[str, ...],
+    ntp_server: str,
+    idle_seconds: int,
+    shape: tuple[bool, bool, bool],
+) -> tuple[str, ...]:
+    """The boot script with markers for what differs per request, cut at them. `choices` are
+    (architecture, kernel name, sha256) of each kernel the script boots."""
+    https = https or any(url.startswith("https:") for url in mirrors)
     kernels = []
     for arch in Arch:
-        choice = target.for_arch(arch)
+        choice = next((choice for choice in choices if choice[0] == arch), None)
         if choice is None:
             kernels.append(ScriptKernel(arch.value, BUILDARCHES[arch]))
         else:
-            urls = kernel_sources(choice.kernel)
-            kernels.append(ScriptKernel(arch.value, BUILDARCHES[arch], choice.kernel.name, urls))
-    return _render(
+            _, name, sha256 = choice
+            urls = kernel_sources(sha256, mirrors)
+            kernels.append(ScriptKernel(arch.value, BUILDARCHES[arch], name, urls))
+    has_farm, has_farm_name, has_node = shape
+    skeleton = _render(
         "provisioning/boot.ipxe",
         {
             "mirrors": bool(mirrors),
-            "network_name": ipxe_text(target.network.name),
-            "network_slug": target.network.slug,
-            "farmer_id": target.farmer_id,
-            "farm_name": ipxe_text(target.farm_name),
-            "node_mac": target.node.mac if target.node else "",
+            "network_name": ipxe_text(network_name),
+            "network_slug": network_slug,
+            "farmer_id": _FARM_ID if has_farm else None,
+            "farm_name": _FARM_NAME if has_farm_name else "",
+            "node_mac": _NODE_MAC if has_node else "",
             "kernels": tuple(kernels),
-            "cmdline": target.cmdline,
+            "cmdline": _CMDLINE,
             "https": https,
             # Only HTTPS cares about the clock (certificate dates); plain HTTP does not.
-            "ntp_server": settings.ZOSBOOT_NTP_SERVER if https else "",
-            "download_timeout_ms": settings.ZOSBOOT_DOWNLOAD_IDLE_SECONDS * 1000,
+            "ntp_server": ntp_server if https else "",
+            "download_timeout_ms": idle_seconds * 1000,
             "retry_base_seconds": RETRY_BASE_SECONDS,
         },
     )
+    return _pieces(skeleton)
+
+
+@functools.lru_cache(maxsize=256)
+def _pieces(skeleton: str) -> tuple[str, ...]:
+    """A skeleton cut at its markers, the markers kept as pieces of their own."""
+    return tuple(piece for piece in _MARKERS_RE.split(skeleton) if piece)
 
 
 def render_waiting_script(mac: str, refused: str = "") -> str:

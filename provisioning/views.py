@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from . import answers, history, logs, metrics
@@ -26,7 +25,6 @@ def _answered(request: HttpRequest, answer: answers.Answer) -> HttpResponse:
     return answer_response(answer)
 
 
-@never_cache
 @require_safe
 @answers_nodes
 def ipxe_script(
@@ -36,14 +34,14 @@ def ipxe_script(
     extra: str | None = None,
     kernel: str | None = None,
 ) -> HttpResponse:
-    """`/ipxe/<net>[/<farm>[/<extra>[/<kernel>]]]`: the boot script for a farm."""
+    """`/ipxe/<net>[/<farm>[/<extra>[/<kernel>]]]`: the boot script for a farm (never cached:
+    `script_response`)."""
     answer = answers.for_path(net, farm, extra, kernel, base_url=public_base_url(request))
     network = answer.target.network.slug if answer.target else "-"  # never a made-up name
     metrics.SCRIPTS.labels(network, "served" if answer.boots else str(answer.status)).inc()
     return _answered(request, answer)
 
 
-@never_cache
 @require_safe
 @answers_nodes
 def provision(request: HttpRequest, mac: str) -> HttpResponse:

@@ -4,6 +4,7 @@ The real environment always wins; a `.env` file is read only when ZOSBOOT_READ_D
 """
 
 import contextlib
+import logging
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -122,6 +123,14 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
+# What node requests (scripts, provisioning answers, kernels, images, health checks) go
+# through: the log line and the security headers, nothing of the admin's sessions, users,
+# second factor, messages, CSRF or lockout (provisioning.frontdoor).
+NODE_MIDDLEWARE = [
+    "provisioning.logs.RequestLogMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+]
+
 AUTHENTICATION_BACKENDS = [
     # First: refuses a login from a locked-out user and address before the password is checked.
     "axes.backends.AxesStandaloneBackend",
@@ -208,6 +217,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # (provisioning.logs). "text" for people reading a terminal or journal, "json" (one object per
 # line) for a log collector; `manage.py check` names any other value.
 ZOSBOOT_LOG_FORMAT = env.str("ZOSBOOT_LOG_FORMAT", default="text")
+# No format names the thread, so records need not look it up (Python's own advice for logging
+# on a hot path: every script request writes a line). gunicorn's own lines name the process.
+logging.logThreads = logging.logMultiprocessing = False
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

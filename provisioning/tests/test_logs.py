@@ -20,26 +20,6 @@ REPO = Path(__file__).resolve().parents[2]
 FIELDS = {"method", "path", "status", "duration_ms", "client", "network", "farm", "node"}
 
 
-class Collector(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def access_log(monkeypatch):
-    """The request log records of the test, whatever handlers the settings configure."""
-    collector = Collector()
-    monkeypatch.setattr(logs.logger, "handlers", [collector])
-    monkeypatch.setattr(logs.logger, "propagate", False)
-    logs.logger.setLevel(logging.INFO)
-    yield collector.records
-    logs.logger.setLevel(logging.NOTSET)
-
-
 def only(records):
     assert len(records) == 1, [record.getMessage() for record in records]
     return records[0]

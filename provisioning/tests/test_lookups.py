@@ -56,8 +56,38 @@ def test_a_change_made_elsewhere_is_seen_through_the_generation(client, prod):
     assert b"from-elsewhere" in client.get("/ipxe/prod/1").content
 
 
-def test_made_up_farm_ids_cannot_grow_a_workers_memory(client, prod, monkeypatch):
-    monkeypatch.setattr(lookups, "MAX_REMEMBERED", 50)
-    for farm in range(1, 200):
-        assert client.get(f"/ipxe/prod/{farm}").status_code == 200
-    assert len(lookups.current().farms) <= 50
+def test_made_up_farm_ids_cost_neither_memory_nor_a_query(client, prod, django_assert_num_queries):
+    Farm.objects.create(farmer_id=7, name="Real")
+    client.get("/ipxe/prod/7")
+    for farm in range(100, 300):
+        with django_assert_num_queries(3):  # the history, as any script
+            assert client.get(f"/ipxe/prod/{farm}").status_code == 200
+    assert list(lookups.current().farms) == [7]
+
+
+def test_a_worker_knows_every_farm_from_one_load_not_one_query_per_farm(
+    client, prod, django_assert_max_num_queries, django_assert_num_queries
+):
+    Farm.objects.bulk_create(Farm(farmer_id=i, name=f"Farm {i}") for i in range(1, 2001))
+    ConfigGeneration.bump()
+    lookups.forget()
+    # The first request after a start (or a change) loads everything at once...
+    with django_assert_max_num_queries(10):
+        assert b"Farm........: 1 Farm 1\n" in client.get("/ipxe/prod/1").content
+    # ...and every farm asked about afterwards, for the first time, costs no lookup.
+    for farm in (2, 999, 2000):
+        with django_assert_num_queries(3):
+            response = client.get(f"/ipxe/prod/{farm}")
+        assert f"Farm........: {farm} Farm {farm}\n".encode() in response.content
+
+
+def test_a_farm_renamed_in_the_admin_is_named_so_at_the_next_request(admin_client, client, prod):
+    farm = Farm.objects.create(farmer_id=55, name="Old name")
+    assert b"55 Old name" in client.get("/ipxe/prod/55").content
+    response = admin_client.post(
+        f"/admin/provisioning/farm/{farm.pk}/change/",
+        {"farmer_id": 55, "name": "New name", "active": "on", "notes": ""},
+    )
+    assert response.status_code == 302, response.content[:500]
+    script = client.get("/ipxe/prod/55").content
+    assert b"55 New name" in script and b"Old name" not in script

@@ -34,8 +34,12 @@ def previous_release(target: Path) -> Path:
         newest = sorted(path for path in (REPO / "provisioning" / "migrations").glob("0*.py"))[
             -1
         ].relative_to(REPO)
-        added = git("log", "-1", "--diff-filter=A", "--format=%H", "--", str(newest))
-        commit = git("rev-parse", f"{added}^")
+        # Along the main line only: a merged branch's own commits (one renumbering its
+        # migration, say) are no release anyone ran.
+        added = git(
+            "log", "-1", "--first-parent", "--diff-filter=A", "--format=%H", "--", str(newest)
+        )
+        commit = git("rev-parse", f"{added}^1")
     except (subprocess.CalledProcessError, FileNotFoundError, IndexError) as exc:
         pytest.skip(f"no git history to take the previous release from: {exc}")
     target.mkdir(parents=True)
