@@ -7,15 +7,22 @@ the preview and the links (or the reasons inline). With JavaScript, portal.js as
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from provisioning import lookups, timeline
 from provisioning.clients import public_base_url
 from provisioning.errors import BootError
-from provisioning.validators import NETWORK_SLUG_RE
+from provisioning.models import BootEvent, LatestBoot
+from provisioning.validators import NETWORK_SLUG_RE, parse_farmer_id
 
 from . import downloads
 from .forms import BootImageForm, default_network, portal_networks, sentence
@@ -84,6 +91,8 @@ def _result(form: BootImageForm) -> dict:
         cards=cards,
         script=form.answer.script,
         image_script=form.answer.image_script,
+        farm_page=reverse("portal:farm", args=[farmer_id]),
+        farmer_id=farmer_id,
         preview_status=f"Boot script for network {network}, farm {farmer_id}.",
         script_url=form.base_url + by_key["ipxe"].path,
         krn_howto=downloads.krn_howto(by_key["krn"].filename),
@@ -155,3 +164,50 @@ def current_kernels(request: HttpRequest) -> HttpResponse:
     return HttpResponse(
         "".join(f"{line}\n" for line in lines), content_type="text/plain; charset=utf-8"
     )
+
+
+#: How far back the farm page looks.
+FARM_DAYS = 7
+#: At most this many machines on one farm page (the most recent first).
+FARM_MACHINES = 1000
+
+
+@require_safe
+def farm_machines(request: HttpRequest, farmer_id: str) -> HttpResponse:
+    """`/farms/<farmer_id>/`: the farm's machines seen in the last days, each with its latest
+    milestone and what to check. Farm IDs are public, so nothing here helps an attacker: no
+    address, MACs cut to their last three bytes, no link into the admin."""
+    try:
+        farm = parse_farmer_id(farmer_id)
+    except ValidationError as exc:
+        return render(request, "portal/farm_error.html", {"message": exc.messages[0]}, status=400)
+    since = timezone.now() - timedelta(days=FARM_DAYS)
+    rows = LatestBoot.objects.filter(farmer_id=farm, milestone_at__gte=since).order_by(
+        "-milestone_at"
+    )[:FARM_MACHINES]
+    now = timezone.now()
+    machines = [
+        {
+            "label": _short_mac(row.mac),
+            "state": timeline.state_of(row, now),
+            "milestone": BootEvent.Kind(row.milestone).label if row.milestone else "-",
+            "at": row.milestone_at,
+            "kernel": row.kernel_name,
+            "reason": timeline.reason(row, now),
+        }
+        for row in rows
+    ]
+    known = lookups.current().farm(farm)
+    context = {
+        "farmer_id": farm,
+        "farm_name": known.name if known else "",
+        "machines": machines,
+        "days": FARM_DAYS,
+    }
+    return render(request, "portal/farm.html", context)
+
+
+def _short_mac(mac: str) -> str:
+    """The last three bytes of a MAC: enough for a farmer to tell machines apart, not an
+    address anyone can use elsewhere."""
+    return "..:" + mac[-8:] if mac else "(network card not known yet)"

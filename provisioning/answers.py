@@ -19,6 +19,7 @@ from .history import Event
 from .models import BootEvent, Node
 from .scripts import (
     BootTarget,
+    boot_token,
     render_boot_script,
     render_chain_script,
     render_error_script,
@@ -83,13 +84,16 @@ def for_path(
         target = resolve_target(net, farm, extra, kernel)
     except BootError as problem:
         return error(problem)
+    token = boot_token(target)
     event = Event(
         BootEvent.Kind.SCRIPT,
         network=target.network,
         farmer_id=target.farmer_id,
         kernel=target.kernel,
+        token=token,
     )
-    return Answer(200, render_boot_script(target, base_url), event, target, base_url=base_url)
+    script = render_boot_script(target, base_url, token)
+    return Answer(200, script, event, target, base_url=base_url)
 
 
 def for_mac(mac: str, *, base_url: str, client_ip: str | None) -> Answer:
@@ -133,14 +137,17 @@ def _node_answer(node: Node, mac: str, base_url: str) -> Answer:
         # Refused for now: a script that says why and asks again later, not an HTTP error.
         script = render_refused_script(mac, problem.message)
         return Answer(200, script, refused, message=problem.message)
+    token = boot_token(target)
     event = Event(
         BootEvent.Kind.SCRIPT,
         network=target.network,
         farmer_id=target.farmer_id,
         node=node,
         kernel=target.kernel,
+        token=token,
     )
-    return Answer(200, render_boot_script(target, base_url), event, target, base_url=base_url)
+    script = render_boot_script(target, base_url, token)
+    return Answer(200, script, event, target, base_url=base_url)
 
 
 def prepare() -> None:

@@ -24,8 +24,8 @@ WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
 
 #: Where nodes (and load balancers) ask: a path starting with one of these.
 NODE_PREFIXES = (
-    "/ipxe/", "/provision/", "/kernel/", "/iso/", "/usb/", "/uefi", "/krn", "/pxe-kit",
-    "/healthz", "/readyz",
+    "/ipxe/", "/provision/", "/kernel/", "/boot-report/", "/iso/", "/usb/", "/uefi", "/krn",
+    "/pxe-kit", "/healthz", "/readyz",
 )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, models, transaction
+from django.db.models.constants import OnConflict
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -43,6 +44,12 @@ class Event:
     node: Node | None = None
     mac: str = ""
     kernel: Kernel | None = None
+    #: The boot it belongs to (the token of the script served), and what the node reported.
+    token: str = ""
+    card: int = 0
+    attempt: int = 0
+    error: str = ""
+    seconds: float | None = None
 
 
 def record(request: HttpRequest, event: Event) -> None:
@@ -60,6 +67,11 @@ def record(request: HttpRequest, event: Event) -> None:
         kernel_sha256=event.kernel.sha256 if event.kernel else "",
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:200],
         path=request.path[:300],
+        token=event.token,
+        card=event.card,
+        attempt=event.attempt,
+        error=event.error,
+        seconds=event.seconds,
     )
     if settings.ZOSBOOT_HISTORY_FLUSH_SECONDS <= 0:
         _write([values])
@@ -86,6 +98,10 @@ def _insert(events: list[dict]) -> None:
     much CPU as serving the scripts; and few statements keep the writer from asking for
     Python's lock between rows while the worker serves scripts."""
     table, names, columns = _insert_statement()
+    # A report replayed to another worker or instance than the first is not written twice
+    # (the bootevent_one_report constraint); the rest of the batch is written all the same.
+    insert = connection.ops.insert_statement(on_conflict=OnConflict.IGNORE)
+    suffix = connection.ops.on_conflict_suffix_sql([], OnConflict.IGNORE, None, None) or ""
     per_statement = max(1, 999 // len(columns))  # SQLite's smallest limit of parameters
     rows = [[adapt(event.get(name, default)) for name, default, adapt in columns]
             for event in events]  # fmt: skip
@@ -94,7 +110,7 @@ def _insert(events: list[dict]) -> None:
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
             values = ", ".join([row_marks] * len(chunk))
-            sql = f"INSERT INTO {table} ({names}) VALUES {values}"  # noqa: S608 (no input)
+            sql = f"{insert} {table} ({names}) VALUES {values} {suffix}"  # noqa: S608
             cursor.execute(sql, [value for row in chunk for value in row])
 
 

@@ -39,6 +39,7 @@ class Catalog:
     kernels: dict[str, Kernel]
     by_content: dict[str, Kernel]
     farms: dict[int, KnownFarm]
+    by_pk: dict[int, Kernel]
 
     def network(self, slug: str) -> Network | None:
         """The network of that slug (active or not), its kernels joined in."""
@@ -51,6 +52,9 @@ class Catalog:
     def kernel_by_content(self, sha256: str) -> Kernel | None:
         """A registered kernel with these bytes (the oldest, when several names share them)."""
         return self.by_content.get(sha256)
+
+    def kernel_by_pk(self, pk: int) -> Kernel | None:
+        return self.by_pk.get(pk)
 
     def farm(self, farmer_id: int) -> KnownFarm | None:
         return self.farms.get(farmer_id)
@@ -72,7 +76,7 @@ def load(generation: int | None) -> Catalog:
         farmer_id: KnownFarm(farmer_id, name, active)
         for farmer_id, name, active in Farm.objects.values_list("farmer_id", "name", "active")
     }
-    return Catalog(generation, networks, kernels, by_content, farms)
+    return Catalog(generation, networks, kernels, by_content, farms, by_pk)
 
 
 _lock = threading.Lock()

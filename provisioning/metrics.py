@@ -58,6 +58,21 @@ PXE_KITS = Counter(
     "zosboot_pxe_kits", "PXE kits downloaded, by network ('-': the provisioning kit).",
     ["network"],
 )  # fmt: skip
+# What nodes report of their boots (provisioning.reports).
+REPORTS = Counter(
+    "zosboot_boot_reports", "Reports from nodes, by milestone and outcome (taken, replayed, "
+    "refused: not a script of this service, limited: too many from one address).",
+    ["milestone", "outcome"],
+)  # fmt: skip
+BOOTS = Counter(
+    "zosboot_boots", "Boots as nodes report them, by network and outcome (arrived: the kernel "
+    "arrived; failed, no-network, start-failed: why not).",
+    ["network", "outcome"],
+)  # fmt: skip
+BOOT_SECONDS = Histogram(
+    "zosboot_boot_seconds", "Seconds from a boot script served to its kernel arrived.",
+    ["network"], buckets=(5, 10, 20, 30, 60, 120, 300, 600, 1800),
+)  # fmt: skip
 IMAGE_BUILD_SECONDS = Histogram(
     "zosboot_image_build_seconds", "Time to build one boot image, by format.", ["format"],
     buckets=(0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30),

@@ -31,7 +31,12 @@ DOWNLOAD_GRACE = timedelta(minutes=10)
 FAILED_LOOKBACK = timedelta(hours=1)
 
 _FIELDS = ["mac", "client_ip", "network", "farmer_id", "kernel_name", "kernel_since",
-           "kernel_at", "script_at"]  # fmt: skip
+           "kernel_at", "script_at", "milestone", "milestone_at", "scripts", "failures",
+           "error", "download_seconds"]  # fmt: skip
+#: What the latest boot of a machine is made of: what the service served, what it reported.
+_NOTED = (BootEvent.Kind.SCRIPT, BootEvent.Kind.KERNEL, *BootEvent.REPORTS)
+#: What comes with a MAC and so claims the script its address fetched just before.
+_CLAIMS = (BootEvent.Kind.KERNEL, *BootEvent.REPORTS)
 
 
 def nodes_running(kernel_name: str) -> QuerySet[LatestBoot]:
@@ -52,10 +57,7 @@ def note(events: Iterable[dict], model: type[LatestBoot] = LatestBoot) -> None:
 
     `model` is the migration's historical model when the history is replayed.
     """
-    events = sorted(
-        (e for e in events if e["kind"] in (BootEvent.Kind.SCRIPT, BootEvent.Kind.KERNEL)),
-        key=lambda e: e["created_at"],
-    )
+    events = sorted((e for e in events if e["kind"] in _NOTED), key=lambda e: e["created_at"])
     keys = {key for event in events for key in (event["mac"], event["client_ip"]) if key}
     if not keys:
         return
@@ -69,7 +71,7 @@ def note(events: Iterable[dict], model: type[LatestBoot] = LatestBoot) -> None:
         merged.discard(key)
         _apply(row, event)
         address = event["client_ip"]
-        if event["kind"] == BootEvent.Kind.KERNEL and event["mac"] and address in rows:
+        if event["kind"] in _CLAIMS and event["mac"] and address in rows:
             if _take_over(row, rows[address], event["created_at"]):
                 del rows[address]
                 merged.add(address)
@@ -77,24 +79,40 @@ def note(events: Iterable[dict], model: type[LatestBoot] = LatestBoot) -> None:
         model.objects.filter(key__in=merged).delete()
     for row in rows.values():
         row.pk = None  # one upsert on the key for old and new rows alike
+    # The migration that replays the history gives the model as it was then: its fields only.
+    known = {field.name for field in model._meta.fields}
     model.objects.bulk_create(
-        rows.values(), update_conflicts=True, unique_fields=["key"], update_fields=_FIELDS
-    )
+        rows.values(), update_conflicts=True, unique_fields=["key"],
+        update_fields=[name for name in _FIELDS if name in known],
+    )  # fmt: skip
 
 
 def _apply(row: LatestBoot, event: dict) -> None:
-    at = event["created_at"]
+    at, kind = event["created_at"], event["kind"]
     row.mac = event["mac"] or row.mac
     row.client_ip = event["client_ip"] or row.client_ip
     row.network_id = event["network_id"] or row.network_id
     row.farmer_id = event["farmer_id"] or row.farmer_id
-    if event["kind"] == BootEvent.Kind.SCRIPT:
+    row.milestone, row.milestone_at = kind, at
+    if kind == BootEvent.Kind.SCRIPT:
         row.script_at = at
-    else:
+        row.scripts = getattr(row, "scripts", 0) + 1
+        row.failures, row.error, row.download_seconds = 0, "", None
+        return
+    if kind in (BootEvent.Kind.KERNEL, BootEvent.Kind.ARRIVED) and event["kernel_name"]:
+        # A kernel sent by an edge is known here by its arrival: both say what it runs.
         if row.kernel_name != event["kernel_name"]:
             row.kernel_name = event["kernel_name"]
             row.kernel_since = at
         row.kernel_at = at
+    if kind == BootEvent.Kind.ARRIVED:
+        row.scripts = 0
+        row.download_seconds = event.get("seconds")
+    elif kind == BootEvent.Kind.FAILED:
+        row.failures = getattr(row, "failures", 0) + 1
+        row.error = event.get("error", "")
+    elif kind == BootEvent.Kind.START_FAILED:
+        row.error = event.get("error", "")
 
 
 def _take_over(row: LatestBoot, by_address: LatestBoot, at: datetime) -> bool:

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template import engines
 
-from . import lookups
+from . import lookups, tickets
 from .errors import BootError
 from .models import Arch, Farm, Kernel, Network, Node
 from .validators import (
@@ -282,11 +282,22 @@ def kernel_sources(sha256: str, mirrors: tuple[str, ...]) -> tuple[str, ...]:
 
 # What differs from one request to the next for the same network and kernels: rendered once
 # into a skeleton as these markers, then filled in (validated values never hold a \x01).
-_FARM_ID, _FARM_NAME, _NODE_MAC, _CMDLINE = (f"\x01{name}\x01" for name in ("f", "n", "m", "c"))
-_MARKERS_RE = re.compile("(\x01[fnmc]\x01)")
+_FARM_ID, _FARM_NAME, _NODE_MAC, _CMDLINE, _TOKEN = (
+    f"\x01{name}\x01" for name in ("f", "n", "m", "c", "t")
+)
+_MARKERS_RE = re.compile("(\x01[fnmct]\x01)")
 
 
-def render_boot_script(target: BootTarget, base_url: str) -> str:
+def boot_token(target: BootTarget) -> str:
+    """The token of one boot of `target` (provisioning.tickets): what its kernel download and
+    its node's reports carry back."""
+    return tickets.issue(
+        target.network.pk, target.farmer_id, target.node.pk if target.node else None,
+        {choice.arch: choice.kernel.pk for choice in target.kernels},
+    )  # fmt: skip
+
+
+def render_boot_script(target: BootTarget, base_url: str, token: str = "") -> str:
     """The boot script of `target`. Its skeleton (everything but the farm, the node and the
     command line) is made once per network, kernels and shape (a farm or not, a farm name or
     not, a node or not) and kept: a request fills in its farm, node and command line, so a farm
@@ -307,6 +318,7 @@ def render_boot_script(target: BootTarget, base_url: str) -> str:
         _FARM_NAME: farm_name,
         _NODE_MAC: target.node.mac if target.node else "",
         _CMDLINE: target.cmdline,
+        _TOKEN: token or boot_token(target),
     }
     return "".join(values.get(piece, piece) for piece in pieces)
 
@@ -346,6 +358,7 @@ def _boot_skeleton(
             "node_mac": _NODE_MAC if has_node else "",
             "kernels": tuple(kernels),
             "cmdline": _CMDLINE,
+            "token": _TOKEN,
             "https": https,
             # Only HTTPS cares about the clock (certificate dates); plain HTTP does not.
             "ntp_server": ntp_server if https else "",

@@ -15,6 +15,7 @@ urlpatterns = [
     ),
     path("kernel/sha256/<str:digest>", views.kernel_by_content, name="kernel-content"),
     path("kernel/<str:name>", views.kernel_by_name, name="kernel"),
+    path("boot-report/<str:token>/<str:milestone>", views.boot_report, name="boot-report"),
     path("metrics", metrics.metrics, name="metrics"),
     # The build pipeline's calls, as the service zosboot replaces took them.
     path("api/kernel", publishing.publish_kernel, name="api-publish-kernel"),

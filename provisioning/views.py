@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
-from . import answers, history, logs, metrics
+from . import answers, history, logs, metrics, reports, tickets
 from .clients import client_ip, public_base_url
 from .delivery import Download, file_response, redirect_response
 from .errors import BootError
@@ -49,6 +49,13 @@ def provision(request: HttpRequest, mac: str) -> HttpResponse:
     answer = answers.for_mac(mac, base_url=public_base_url(request), client_ip=client_ip(request))
     metrics.PROVISION_ANSWERS.labels(_provision_outcome(answer)).inc()
     return _answered(request, answer)
+
+
+@require_safe
+@answers_nodes
+def boot_report(request: HttpRequest, token: str, milestone: str) -> HttpResponse:
+    """`/boot-report/<token>/<milestone>`: what a node says of its boot (provisioning.reports)."""
+    return reports.receive(request, token, milestone)
 
 
 def _provision_outcome(answer: answers.Answer) -> str:
@@ -108,6 +115,17 @@ def _downloading_mac(request: HttpRequest) -> str:
         return ""
 
 
+def _boot_token(request: HttpRequest) -> str:
+    """The boot the download belongs to (`?boot=`, the token of the script that named it):
+    kept when it is one of this service's, dropped otherwise, never refused."""
+    token = request.GET.get("boot", "")
+    try:
+        tickets.read(token)
+    except BootError:
+        return ""
+    return token
+
+
 #: What an edge (setup/edge.sh) adds to the requests it passes on: it keeps kernels by their
 #: content address, so a kernel asked for by another name is pointed there (and a content
 #: address is sent, not redirected to a CDN: the edge is filling its cache).
@@ -129,8 +147,9 @@ def _kernel_response(
         cache_control=IMMUTABLE if content_addressed else "",
     )
     event = history.Event(
-        BootEvent.Kind.KERNEL, network=network, kernel=kernel, mac=_downloading_mac(request)
-    )
+        BootEvent.Kind.KERNEL, network=network, kernel=kernel, mac=_downloading_mac(request),
+        token=_boot_token(request),
+    )  # fmt: skip
     logs.note(request, event)
 
     def sent() -> None:

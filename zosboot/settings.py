@@ -258,6 +258,10 @@ ZOSBOOT_DISCOVERY_RETRY_SECONDS = env.int("ZOSBOOT_DISCOVERY_RETRY_SECONDS", def
 ZOSBOOT_DISCOVERY_PER_ADDRESS = env.int("ZOSBOOT_DISCOVERY_PER_ADDRESS", default=50)
 ZOSBOOT_DISCOVERY_WINDOW_SECONDS = env.int("ZOSBOOT_DISCOVERY_WINDOW_SECONDS", default=600)
 ZOSBOOT_REFUSED_RETRY_SECONDS = env.int("ZOSBOOT_REFUSED_RETRY_SECONDS", default=300)
+# Reports a node sends about its boot (provisioning.reports): at most this many per client
+# address per window, in each worker (a boot sends a few; a site behind one address, more).
+ZOSBOOT_REPORTS_PER_ADDRESS = env.int("ZOSBOOT_REPORTS_PER_ADDRESS", default=300)
+ZOSBOOT_REPORTS_WINDOW_SECONDS = env.int("ZOSBOOT_REPORTS_WINDOW_SECONDS", default=600)
 # Boot history older than this is removed by `manage.py prune_boot_history`.
 ZOSBOOT_BOOT_HISTORY_DAYS = env.int("ZOSBOOT_BOOT_HISTORY_DAYS", default=90)
 

@@ -17,6 +17,13 @@ from provisioning.validators import clean_kernel_args, parse_farmer_id
 
 pytestmark = pytest.mark.django_db
 
+
+def same_script(one: str, other: str) -> bool:
+    """The same script but for each boot's own token (provisioning.tickets)."""
+    token = re.compile(r"(?<=/boot-report/)[0-9a-f.]+|(?<=&boot=)[0-9a-f.]+")
+    return token.sub("TOKEN", one) == token.sub("TOKEN", other)
+
+
 IMAGES = {
     "iso": "zos-prod-1234.iso",
     "usb": "zos-prod-1234-usb.img",
@@ -150,7 +157,7 @@ def test_preview_is_the_script_the_ipxe_url_serves(client, prod):
     text = page(client, network="prod", farm="1234")
     preview = re.search(r'<pre class="script" id="preview-script"[^>]*>(.*?)</pre>', text, re.S)
     served = client.get("/ipxe/prod/1234").content.decode()
-    assert preview.group(1) == served
+    assert same_script(preview.group(1), served)
     assert "farmer_id=1234" in served
     assert "Boot script for network prod, farm 1234." in text
 
@@ -164,7 +171,7 @@ def test_extra_args_are_encoded_with_percent_20_and_slash_as_triple_underscore(c
     served = client.get(f"/ipxe/prod/1234/{segment}").content.decode()
     assert "farmer_id=1234 console=ttyS0 root=/dev/vda x=%41 &&" in served
     preview = re.search(r'id="preview-script"[^>]*>(.*?)</pre>', text, re.S).group(1)
-    assert preview == served
+    assert same_script(preview, served)
 
 
 def test_every_image_link_is_served_under_the_file_name_the_page_shows(client, prod):
@@ -357,7 +364,7 @@ def test_preview_endpoint_returns_script_links_and_messages(client, prod):
     answer = response.json()
     assert answer["ready"] is True
     assert answer["errors"] == {}
-    assert answer["script"] == client.get("/ipxe/prod/1234").content.decode()
+    assert same_script(answer["script"], client.get("/ipxe/prod/1234").content.decode())
     assert answer["field_messages"]["farm"] == {
         "kind": "info",
         "text": "Farm 1234: Ghent datacenter",

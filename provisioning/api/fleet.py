@@ -5,11 +5,13 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from ninja import Query, Status
 
-from ..models import BootEvent, Farm, FleetChange, Node
+from .. import timeline
+from ..models import BootEvent, Farm, FleetChange, LatestBoot, Node
 from . import api, can_manage_nodes, can_read, via
 from .lookups import _farm, _mac, _network, _node
 from .schemas import (
     ApproveIn,
+    BootOut,
     EventFilter,
     EventOut,
     FarmId,
@@ -17,9 +19,11 @@ from .schemas import (
     FarmOut,
     FarmPatch,
     Message,
+    MilestoneOut,
     NodeIn,
     NodeMac,
     NodeOut,
+    TimelineOut,
     answers,
 )
 
@@ -68,6 +72,36 @@ def list_nodes(request, status: str | None = Query(None, pattern="^(pending|enab
 @api.get("/nodes/{mac}", response=answers(NodeOut), auth=can_read, tags=["nodes"])
 def get_node(request, mac: NodeMac):
     return NodeOut.of(_node(mac))
+
+
+@api.get("/nodes/{mac}/timeline", response=answers(TimelineOut), auth=can_read, tags=["nodes"])
+def node_timeline(request, mac: NodeMac):
+    """The machine's boots of the last 7 days, milestone by milestone (what the service served
+    and what the machine reported), and where its latest boot stands."""
+    mac = _mac(mac)
+    latest = LatestBoot.objects.filter(mac=mac).order_by("-milestone_at").first()
+    boots = [
+        BootOut(
+            started=boot.started,
+            network=boot.network,
+            farm=boot.farmer_id,
+            kernel=boot.kernel,
+            outcome=boot.outcome,
+            seconds_to_arrival=boot.seconds_to_arrival,
+            failures=boot.failures,
+            milestones=[
+                MilestoneOut(kind=m.kind, at=m.at, label=m.label, detail=m.detail)
+                for m in boot.milestones
+            ],
+        )  # fmt: skip
+        for boot in timeline.node_timeline(mac)
+    ]
+    return TimelineOut(
+        mac=mac,
+        state=timeline.state_of(latest) if latest else None,
+        reason=timeline.reason(latest) if latest else "not seen by this boot service",
+        boots=boots,
+    )
 
 
 @api.post(

@@ -269,3 +269,32 @@ class NodeRunning(Schema):
     farm: int | None
     client_ip: str | None
     since: datetime = Field(description="Its first download of this kernel (latest run).")
+
+
+class MilestoneOut(Schema):
+    kind: str = Field(description="script, kernel, arrived, failed, no-network, start-failed.")
+    at: datetime
+    label: str
+    detail: str
+
+
+class BootOut(Schema):
+    started: datetime = Field(description="When its boot script was served.")
+    network: str
+    farm: int | None
+    kernel: str
+    outcome: str = Field(description="booted, could not start, no network, failed, in progress")
+    seconds_to_arrival: float | None = Field(
+        description="From the script served to the kernel arrived, by the service's clock."
+    )
+    failures: int = Field(description="Failed kernel downloads.")
+    milestones: list[MilestoneOut]
+
+
+class TimelineOut(Schema):
+    mac: str
+    state: str | None = Field(
+        description="Its latest boot: booted, in progress, stuck or failing (none: never seen)."
+    )
+    reason: str = Field(description="Why, in one sentence.")
+    boots: list[BootOut] = Field(description="Its boots of the last 7 days, newest first.")

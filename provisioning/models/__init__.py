@@ -6,7 +6,7 @@ its audit trail), `links` (branch links), `generation` (the configuration genera
 waiting for a second operator), `tokens` (API tokens).
 """
 
-from .fleet import BootEvent, Farm, FleetChange, LatestBoot, Node, NodeQuerySet
+from .fleet import BootEvent, BootToday, Farm, FleetChange, LatestBoot, Node, NodeQuerySet
 from .generation import ConfigGeneration
 from .kernels import (
     Arch,
@@ -26,6 +26,7 @@ __all__ = [
     "ApiToken",
     "Arch",
     "BootEvent",
+    "BootToday",
     "BranchLink",
     "ConfigGeneration",
     "Farm",

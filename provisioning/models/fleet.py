@@ -214,9 +214,17 @@ class BootEvent(models.Model):
         PENDING = "pending", "waiting for approval"
         REFUSED = "refused", "refused (disabled)"
         PXE_KIT = "pxe-kit", "PXE kit download"
+        # What the node itself reports (provisioning.reports).
+        ARRIVED = "arrived", "kernel arrived"
+        FAILED = "failed", "kernel download failed"
+        NO_NETWORK = "no-network", "no network"
+        START_FAILED = "start-failed", "kernel could not be started"
+
+    #: The kinds a node reports about itself, tied to the script it was served by a token.
+    REPORTS = (Kind.ARRIVED, Kind.FAILED, Kind.NO_NETWORK, Kind.START_FAILED)
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    kind = models.CharField(max_length=8, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     network = models.ForeignKey(
         Network, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -230,10 +238,28 @@ class BootEvent(models.Model):
     kernel_sha256 = models.CharField(max_length=64, blank=True)
     user_agent = models.CharField(max_length=200, blank=True)
     path = models.CharField(max_length=300, blank=True)
+    # One boot: the token of the script served (provisioning.reports), carried by the script's
+    # kernel download and the node's reports. A report also says which card and attempt, the
+    # error iPXE gave, and how long the kernel took to arrive.
+    token = models.CharField(max_length=64, blank=True)
+    card = models.PositiveSmallIntegerField(default=0)
+    attempt = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField("iPXE error", max_length=16, blank=True)
+    seconds = models.FloatField("download seconds", null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
         verbose_name = "boot event"
+        # A node's report is taken once: a replay of the same report of the same boot is not
+        # written again (the index holds report rows only, so scripts and downloads do not pay
+        # for it).
+        constraints = [
+            models.UniqueConstraint(
+                fields=["token", "kind", "card", "attempt"],
+                condition=models.Q(kind__in=["arrived", "failed", "no-network", "start-failed"]),
+                name="bootevent_one_report",
+            )
+        ]
         # Each filter and search of the admin (and the API's) is one of these, newest first,
         # so a page of a history of millions reads a page of index entries.
         indexes = [
@@ -269,6 +295,20 @@ class LatestBoot(models.Model):
     )
     kernel_at = models.DateTimeField("last kernel download", null=True, blank=True)
     script_at = models.DateTimeField("last boot script", null=True, blank=True, db_index=True)
+    # How its latest boot went, from what the service served and what the node reported.
+    milestone = models.CharField(
+        "last milestone", max_length=16, blank=True, choices=BootEvent.Kind.choices
+    )
+    milestone_at = models.DateTimeField("at", null=True, blank=True, db_index=True)
+    scripts = models.PositiveIntegerField(
+        "scripts since it last booted", default=0,
+        help_text="Boot scripts served since its kernel last arrived.",
+    )  # fmt: skip
+    failures = models.PositiveIntegerField(
+        "failed downloads", default=0, help_text="Failed kernel downloads of its latest boot."
+    )
+    error = models.CharField("iPXE error", max_length=16, blank=True)
+    download_seconds = models.FloatField("kernel download (s)", null=True, blank=True)
 
     class Meta:
         ordering = ["-script_at", "key"]
@@ -284,3 +324,13 @@ class LatestBoot(models.Model):
         return self.script_at is not None and (
             self.kernel_at is None or self.kernel_at < self.script_at
         )
+
+
+class BootToday(LatestBoot):
+    """The fleet's boots of today, one row a machine: booted, in progress, stuck or failing,
+    and why (provisioning.timeline). The same rows as LatestBoot, seen from that question."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "boot today"
+        verbose_name_plural = "boots today (the last 24 hours: which failed, and why)"

@@ -206,16 +206,20 @@ def test_the_script_picks_the_kernel_by_buildarch(client, both):
         "set zos_kernel zero-os-development-arm64.efi\n"
         f"set zos_source0 /kernel/sha256/{arm64.sha256}\n"
     )
-    # The same command line for both; the MAC query on whichever URL was picked.
-    assert (
-        "--name zos ${zos_source${zos_src}}?mac=${net${zos_nic}/mac:hexhyp} nomodeset "
-        "version=v3 runmode=prod panic=7200 farmer_id=1234 && goto start ||"
-    ) in script
+    # The same command line for both; the MAC and the boot's token on whichever URL was picked.
+    assert re.search(
+        r"--name zos \$\{zos_source\$\{zos_src\}\}\?mac=\$\{net\$\{zos_nic\}/mac:hexhyp\}"
+        r"&boot=[0-9a-f.]+ nomodeset version=v3 runmode=prod panic=7200 farmer_id=1234 && "
+        r"goto start \|\|",
+        script,
+    )
 
 
-def test_a_script_for_both_architectures_golden(both, settings):
+def test_a_script_for_both_architectures_golden(both, settings, monkeypatch):
+    from provisioning import tickets
     from provisioning.tests.test_scripts import _golden
 
+    monkeypatch.setattr(tickets, "issue", lambda *args, **kwargs: "TOKEN")
     Farm.objects.create(farmer_id=1234, name="Green Acres")
     target = resolve_target("prod", "1234")
     _golden("boot-prod-1234-two-archs.ipxe", render_boot_script(target, "https://b.example.org"))

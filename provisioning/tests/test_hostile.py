@@ -1,5 +1,6 @@
 """Nothing a client sends may produce a 500, and nothing it sends may reach a script unchecked."""
 
+import re
 from urllib.parse import quote
 
 import pytest
@@ -62,9 +63,15 @@ def _check(client: Client, path: str) -> None:
     if response.status_code == 200 and response["Content-Type"].startswith("text/plain"):
         script = response.content.decode()
         for line in script.splitlines():
-            if line.startswith("imgfetch"):
-                # After the URL and the MAC the card adds: the kernel's command line.
-                args = line.split(" && ")[0].split("?mac=${net${zos_nic}/mac:hexhyp} ", 1)[-1]
+            if line.startswith("imgfetch") and " --name zos " in line:
+                # After the URL, the MAC the card adds and the boot's token: the kernel's
+                # command line.
+                url, _, args = line.split(" && ")[0].partition(" --name zos ")[2].partition(" ")
+                assert re.fullmatch(
+                    r"\$\{zos_source\$\{zos_src\}\}\?mac=\$\{net\$\{zos_nic\}/mac:hexhyp\}"
+                    r"&boot=[0-9a-f.]+",
+                    url,
+                ), line
                 assert set(args) <= KERNEL_ARG_CHARS, line
         assert "{{" not in script and "{%" not in script
     if response.status_code >= 400:

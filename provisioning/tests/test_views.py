@@ -1,6 +1,7 @@
 import hashlib
 import io
 import os
+import re
 import tarfile
 
 import pytest
@@ -28,10 +29,11 @@ def test_ipxe_script_for_network_and_farm(client, prod):
     assert script.startswith("#!ipxe\n")
     # The kernel by its content address, relative: from the server that served the script.
     assert f"set zos_source0 /kernel/sha256/{prod.kernel.sha256}\n" in script
+    token = re.search(r"set zos_report /boot-report/([0-9a-f.]+)\n", script).group(1)
     assert (
         "imgfetch --timeout 60000 --name zos ${zos_source${zos_src}}"
-        "?mac=${net${zos_nic}/mac:hexhyp} nomodeset version=v3 runmode=prod panic=7200 "
-        "farmer_id=1234 && goto start ||\n"
+        f"?mac=${{net${{zos_nic}}/mac:hexhyp}}&boot={token} nomodeset version=v3 runmode=prod "
+        "panic=7200 farmer_id=1234 && goto start ||\n"
     ) in script
     assert "imgexec zos" in script
 
