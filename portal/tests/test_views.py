@@ -13,15 +13,10 @@ from artifacts.formats import LKRN_HOWTO
 from portal.forms import sentence
 from provisioning.models import Farm, KernelChange, Network
 from provisioning.scripts import BootError, find_network, network_kernel
+from provisioning.tests.tokens import same_script
 from provisioning.validators import clean_kernel_args, parse_farmer_id
 
 pytestmark = pytest.mark.django_db
-
-
-def same_script(one: str, other: str) -> bool:
-    """The same script but for each boot's own token (provisioning.tickets)."""
-    token = re.compile(r"(?<=/boot-report/)[0-9a-f.]+|(?<=&boot=)[0-9a-f.]+")
-    return token.sub("TOKEN", one) == token.sub("TOKEN", other)
 
 
 IMAGES = {

@@ -20,6 +20,7 @@ from django.db import connection
 from provisioning.models import Kernel
 from provisioning.tests.signing import ReleaseKey
 from provisioning.tests.stack import REPO, running_stack, sparse_kernel
+from provisioning.tests.tokens import same_script
 
 MAC = "52:54:00:ab:cd:ef"
 
@@ -173,7 +174,7 @@ def test_a_backup_taken_while_nodes_boot_restores_into_an_empty_install_serving_
             time.sleep(0.2)
         for path in SERVED:
             status, headers, body = b.get(path)
-            assert (status, body) == (before[path][0], before[path][2]), path
+            assert status == before[path][0] and same_script(body, before[path][2]), path
         assert (
             b.query("from provisioning.models import ApiToken; print(ApiToken.objects.count())")
             == "1"
