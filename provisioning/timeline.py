@@ -180,10 +180,18 @@ def state_of(row: LatestBoot, now: datetime | None = None) -> str:
     return State.IN_PROGRESS
 
 
+def _ago(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "at some point"
+    if now - moment < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(moment, now)} ago"
+
+
 def reason(row: LatestBoot, now: datetime | None = None) -> str:
     """Why a machine is where it is, in one plain sentence a farmer can act on."""
     now = now or timezone.now()
-    when = f"{timesince(row.milestone_at, now)} ago" if row.milestone_at else "at some point"
+    when = _ago(row.milestone_at, now)
     scripts = row.scripts
     asked = (
         f"asked for its boot script {scripts} times" if scripts > 1 else "asked for its boot script"
@@ -205,7 +213,7 @@ def reason(row: LatestBoot, now: datetime | None = None) -> str:
         )
     if kind == BootEvent.Kind.FAILED:
         return (
-            f"Downloading the kernel failed {row.failures} times (last {when}, iPXE error "
+            f"Downloading the kernel failed {row.failures} times (the latest {when}, iPXE error "
             f"{row.error or '?'}): check that this network reaches the boot service (firewall, "
             "proxy) and the machine's network cable and switch port."
         )
@@ -219,7 +227,7 @@ def reason(row: LatestBoot, now: datetime | None = None) -> str:
     if kind == BootEvent.Kind.SCRIPT:
         if state_of(row, now) == State.STUCK:
             return (
-                f"{asked.capitalize()}, the kernel never arrived (last {when}): check this "
+                f"{asked.capitalize()}, the kernel never arrived (the latest {when}): check this "
                 "machine's network cable and switch port."
             )
         return f"Booting: its boot script was sent {when}."

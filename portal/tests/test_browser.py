@@ -231,3 +231,66 @@ def test_without_javascript_the_form_submits_and_the_iso_link_downloads(
     assert f"/ipxe/test/{FARM} ||" in script
     assert script == page.locator("#image-script").text_content()
     visit.close()
+
+
+BOOTED, FAILING = "52:54:00:aa:00:01", "52:54:00:aa:00:02"
+NODE_ADDRESS = "198.51.100.7"
+
+
+@pytest.fixture
+def reported_boots(networks) -> None:
+    """Two machines of the farm booted through the service and said how it went: one
+    booted, one whose kernel downloads failed. Done before the browser starts (see above)."""
+    from django.test import Client
+
+    from provisioning import reports
+
+    reports.window.__init__()
+    reports.seen.__init__()
+    node = Client(REMOTE_ADDR=NODE_ADDRESS)
+    for mac, milestones in (
+        (BOOTED, ["arrived?card=0&try=1&t0=100&t1=109"]),
+        (FAILING, [f"failed?card=0&try={n}&err=0x3c092003" for n in (1, 2, 3)]),
+    ):
+        script = node.get(f"/ipxe/test/{FARM}").content.decode()
+        token = re.search(r"set zos_report /boot-report/([0-9a-f.]+)\n", script).group(1)
+        for milestone in milestones:
+            answer = node.get(f"/boot-report/{token}/{milestone}&mac={mac.replace(':', '-')}")
+            assert answer.content == b"ok\n", answer.content
+
+
+def test_a_farmer_finds_the_farm_page_and_it_shows_nothing_an_attacker_could_use(
+    reported_boots, browser, live_server
+):
+    ARTIFACTS.mkdir(exist_ok=True)
+    visit = Visit(browser, live_server.url, viewport={"width": 1280, "height": 900})
+    page = visit.page
+    page.goto("/")
+    page.get_by_label("Farm ID").fill(FARM)
+    link = page.get_by_role("link", name=f"See how each of farm {FARM}'s machines booted")
+    link.click()
+    expect(page.get_by_role("heading", name=f"Farm {FARM}: {FARM_NAME}")).to_be_visible()
+    assert page.url == f"{live_server.url}/farms/{FARM}/"
+
+    rows = page.locator("table.farm-machines tbody tr")
+    expect(rows).to_have_count(2)
+    booted = rows.filter(has_text="..:aa:00:01")
+    expect(booted).to_contain_text("booted")
+    expect(booted).to_contain_text("its Zero-OS kernel arrived in 9 s")
+    failing = rows.filter(has_text="..:aa:00:02")
+    expect(failing).to_contain_text("failing")
+    expect(failing).to_contain_text("Downloading the kernel failed 3 times")
+    expect(failing).to_contain_text("check that this network reaches the boot service")
+
+    # Farm IDs are public: no address, no whole MAC, no way into the admin.
+    text = page.content()
+    for secret in (NODE_ADDRESS, BOOTED, FAILING, BOOTED.replace(":", "-"), "/admin"):
+        assert secret not in text, secret
+    hrefs = page.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert all(not href.startswith(("/admin", "/api")) for href in hrefs), hrefs
+
+    page.screenshot(path=ARTIFACTS / "portal-farm.png", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=ARTIFACTS / "portal-farm-phone.png", full_page=True)
+    visit.close()

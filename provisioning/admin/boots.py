@@ -13,6 +13,7 @@ from django.utils.http import urlencode
 
 from .. import timeline
 from ..models import BootEvent, BootToday, Kernel
+from .fleet import FarmIdFilter
 from .readonly import ReadOnlyAdmin
 
 
@@ -25,6 +26,10 @@ class StateFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset.filter(state=self.value()) if self.value() else queryset
+
+
+class TodayFarmFilter(FarmIdFilter):
+    lookup = "farmer_id"
 
 
 class TodayKernelFilter(admin.SimpleListFilter):
@@ -47,7 +52,8 @@ class BootTodayAdmin(ReadOnlyAdmin):
         "machine", "state", "why", "network", "farmer_id", "kernel_name", "last_milestone",
         "milestone_at",
     )  # fmt: skip
-    list_filter = (StateFilter, "network", TodayKernelFilter)
+    list_display_links = None  # the machine links to its events; nothing here to change
+    list_filter = (StateFilter, "network", TodayFarmFilter, TodayKernelFilter)
     search_fields = ("=farmer_id", "=mac", "=client_ip")
     list_select_related = ("network",)
     ordering = ("-milestone_at",)

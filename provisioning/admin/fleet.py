@@ -120,6 +120,7 @@ class FarmIdFilter(admin.SimpleListFilter):
     title = "farm ID"
     parameter_name = "farm"
     template = "admin/provisioning/farm_filter.html"
+    lookup = "farm__farmer_id"
 
     def __init__(self, request, params, model, model_admin):
         super().__init__(request, params, model, model_admin)
@@ -139,7 +140,7 @@ class FarmIdFilter(admin.SimpleListFilter):
             return queryset
         if not value.isdigit():
             raise IncorrectLookupParameters("a farm ID is a number")
-        return queryset.filter(farm__farmer_id=int(value))
+        return queryset.filter(**{self.lookup: int(value)})
 
 
 class AssignForm(forms.Form):

@@ -176,9 +176,11 @@ def _row(mac, milestone, minutes_ago, failures=0, **fields):
     )  # fmt: skip
 
 
-def test_boots_today_sorts_the_fleet_into_booted_in_progress_stuck_and_failing(admin_client, db):
+def test_boots_today_sorts_the_fleet_into_booted_in_progress_stuck_and_failing(
+    admin_client, kernel
+):
     LatestBoot.objects.bulk_create([
-        _row("52:54:00:00:00:01", "arrived", 5, kernel_name="k.efi"),
+        _row("52:54:00:00:00:01", "arrived", 5, kernel_name=kernel.name, farmer_id=77),
         _row("52:54:00:00:00:02", "script", 2),
         _row("52:54:00:00:00:03", "script", 40, scripts=4),
         _row("52:54:00:00:00:04", "failed", 1, failures=3, error="0x3c092003"),
@@ -196,6 +198,12 @@ def test_boots_today_sorts_the_fleet_into_booted_in_progress_stuck_and_failing(a
     assert "52:54:00:00:00:04" in page and "52:54:00:00:00:05" in page
     assert "52:54:00:00:00:01" not in page
     assert "Downloading the kernel failed 3 times" in page
+    farm = admin_client.get("/admin/provisioning/boottoday/?farm=77").content.decode()
+    assert "52:54:00:00:00:01" in farm and "52:54:00:00:00:04" not in farm
+    runs = admin_client.get(f"/admin/provisioning/boottoday/?kernel_name={kernel.name}")
+    assert "52:54:00:00:00:01" in runs.content.decode()
+    assert "52:54:00:00:00:02" not in runs.content.decode()
+    assert admin_client.get("/admin/provisioning/boottoday/?farm=x").status_code != 500
     stuck = admin_client.get("/admin/provisioning/boottoday/?state=stuck").content.decode()
     assert "asked for its boot script 4 times, the kernel never arrived" in stuck.replace(
         "Asked", "asked"
