@@ -13,7 +13,8 @@ path), wrk with 2 threads and --connections connections, turns of --duration sec
    a storm after a power cut), the floor (`/bench-minimal`: a view returning the same bytes
    behind only SecurityMiddleware and CommonMiddleware), and the grid again (steady state),
    in turns; then the same view behind the service's whole middleware (`/bench-bare`) and
-   the script for one farm.
+   the script for one farm; then what nodes report during a boot (`/boot-report/<ticket>/failed`
+   with tickets of scripts this server served, each report a new row).
 2. **the make run stack** (nginx in front of the same workers), started fresh: the grid's first
    round, then steady rounds.
 
@@ -45,6 +46,30 @@ request = function()
   return wrk.format("GET", "/ipxe/prod/" .. math.random(1, %d) .. "/console=ttyS0")
 end
 """
+
+# What nodes report during a boot (a failed download, with its card and attempt): tickets of
+# scripts the same server served, each report a new one (the database takes each once).
+REPORTS_LUA = """
+math.randomseed(%d)
+local tickets = {%s}
+request = function()
+  local ticket = tickets[math.random(1, #tickets)]
+  return wrk.format("GET", "/boot-report/" .. ticket .. "/failed?mac=52-54-00-" ..
+    string.format("%%02x-%%02x-%%02x", math.random(0, 255), math.random(0, 255),
+    math.random(0, 255)) .. "&card=" .. math.random(0, 255) .. "&try=" .. math.random(0, 255) ..
+    "&err=0x3c092003")
+end
+"""
+
+
+def tickets(url: str, count: int, farms: int) -> list[str]:
+    """The tickets of `count` boot scripts the server at `url` serves."""
+    found = []
+    for farm in range(1, count + 1):
+        with urllib.request.urlopen(f"{url}/ipxe/prod/{farm % farms + 1}") as answer:  # noqa: S310
+            script = answer.read().decode()
+        found.append(re.search(r"set zos_report /boot-report/([0-9a-f.]+)", script).group(1))
+    return found
 
 
 def parse_wrk(output: str) -> dict[str, float]:
@@ -142,6 +167,7 @@ def gunicorn_alone(root: Path, workers: int, body: Path, farms: int):
         "ZOSBOOT_IPXE_DIR": os.environ.get("ZOSBOOT_IPXE_DIR", str(REPO / "data" / "ipxe")),
         "ZOSBOOT_NTP_SERVER": "",
         "ZOSBOOT_FILE_DELIVERY": "nginx",
+        "ZOSBOOT_REPORTS_PER_ADDRESS": str(10**9),  # every report comes from 127.0.0.1
         "DATABASE_URL": f"sqlite:///{root / 'data' / 'bench.sqlite3'}",
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -217,6 +243,10 @@ def main() -> None:
                         results.append(("gunicorn: grid, first round after a start", grid_turns[0]))
                 bare = wrk(f"{url}/bench-bare", args.connections, duration)
                 one = wrk(f"{url}/ipxe/prod/1234/console=ttyS0", args.connections, duration)
+                reporting = root / "reports.lua"
+                quoted = ", ".join(f'"{t}"' for t in tickets(url, 64, farms))
+                reporting.write_text(REPORTS_LUA % (7, quoted))
+                reports = wrk(url, args.connections, duration, reporting)
             steady = max(grid_turns[1:], key=lambda r: r["rate"])
             floor = max(floor_turns, key=lambda r: r["rate"])
             results += [
@@ -224,6 +254,7 @@ def main() -> None:
                 ("gunicorn: floor (Security+Common, same bytes)", floor),
                 ("gunicorn: same view, the service's middleware", bare),
                 ("gunicorn: one farm", one),
+                ("gunicorn: boot reports (failed downloads)", reports),
             ]
 
         settings = {"ZOSBOOT_WORKERS": str(args.workers), "ZOSBOOT_PREBUILD": "0"}
@@ -253,7 +284,9 @@ def main() -> None:
         f"first round after a start {first['rate'] / floor['rate']:.2f} x (p99 "
         f"{first['p99']:.1f} ms), steady {steady['rate'] / floor['rate']:.2f} x (p99 "
         f"{steady['p99']:.1f} ms); the same view behind the service's middleware "
-        f"{bare['rate'] / floor['rate']:.2f} x. gunicorn {args.workers} sync workers, SQLite, "
+        f"{bare['rate'] / floor['rate']:.2f} x; boot reports "
+        f"{reports['rate'] / floor['rate']:.2f} x "
+        f"(p99 {reports['p99']:.1f} ms). gunicorn {args.workers} sync workers, SQLite, "
         f"boot history on; wrk 2 threads, {args.connections} connections, {duration} s turns; "
         f"{os.cpu_count()} cores, loopback."
     )

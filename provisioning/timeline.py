@@ -78,6 +78,15 @@ class Boot:
         return "in progress"
 
     @property
+    def steps(self) -> list[dict]:
+        """Its milestones, each with the seconds since the boot began."""
+        return [
+            {"at": m.at, "after": (m.at - self.started).total_seconds(), "label": m.label,
+             "detail": m.detail}
+            for m in self.milestones
+        ]  # fmt: skip
+
+    @property
     def seconds_to_arrival(self) -> float | None:
         """From the script served to the kernel arrived."""
         arrived = self._first(BootEvent.Kind.ARRIVED)
@@ -100,7 +109,11 @@ def _detail(event: BootEvent) -> str:
     return "; ".join(parts)
 
 
-def node_timeline(mac: str, days: int = 7) -> list[Boot]:
+#: How far back a machine's timeline goes.
+DAYS = 7
+
+
+def node_timeline(mac: str, days: int = DAYS) -> list[Boot]:
     """The boots of the machine with this MAC in the last `days`, newest first."""
     since = timezone.now() - timedelta(days=days)
     own = list(BootEvent.objects.filter(mac=mac, created_at__gte=since).select_related("network"))

@@ -7,6 +7,7 @@ check. One indexed query over LatestBoot (a row a machine), however long the his
 from __future__ import annotations
 
 from django.contrib import admin
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
@@ -15,6 +16,17 @@ from .. import timeline
 from ..models import BootEvent, BootToday, Kernel
 from .fleet import FarmIdFilter
 from .readonly import ReadOnlyAdmin
+
+#: The boots a node's page shows (a machine in a reboot loop boots every few minutes).
+TIMELINE_BOOTS = 20
+
+
+def node_timeline(mac: str) -> str:
+    """A machine's latest boots, milestone by milestone, for its admin page."""
+    boots = timeline.node_timeline(mac)[:TIMELINE_BOOTS]
+    return render_to_string(
+        "admin/provisioning/node_timeline.html", {"boots": boots, "days": timeline.DAYS}
+    )
 
 
 class StateFilter(admin.SimpleListFilter):
