@@ -1,7 +1,8 @@
-"""The admin, by idea: `networks` (networks, what they boot and their audit trail, confirmed
-switches through `confirm`), `kernels` (kernels and their records), `fleet` (farms, nodes,
-their trail), `history` (boot events, who runs what), `publishing` (branch links, API tokens);
-`search` reads what operators type, `filters` the lists' filters."""
+"""The admin, by idea: `home` (the index: the fleet's state), `networks` (networks, what they
+boot and their audit trail, confirmed switches), `kernels` (kernels and their records),
+`fleet` (farms, nodes, their trail), `history` (boot events, who runs what), `publishing`
+(branch links, API tokens); `search` reads what operators type, `filters` the lists' filters,
+`export` writes any list as CSV."""
 
 from django.contrib import admin
 
