@@ -101,3 +101,28 @@ def django_db_modify_db_settings(tmp_path_factory):
     default = settings.DATABASES["default"]
     if default["ENGINE"] == "django.db.backends.sqlite3":
         default.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
+@pytest.fixture
+def dev_follows_a_link(prod, make_kernel):
+    """dev follows a branch link, which moved to a new build a day after dev started
+    following it: (dev, link, first build, second build, now)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from provisioning.models import BranchLink, Network
+
+    def dated(change, moment) -> None:
+        type(change).objects.filter(pk=change.pk).update(changed_at=moment)
+
+    first = make_kernel("zero-os-dev-aaaa.efi", b"a")
+    second = make_kernel("zero-os-dev-bbbb.efi", b"b")
+    now = timezone.now().replace(microsecond=0)
+    link, made = BranchLink.point("zero-os-development.efi", first)
+    dated(made, now - timedelta(days=3))
+    dev, _ = Network.objects.get_or_create(slug="dev", defaults={"name": "Devnet"})
+    dated(dev.follow_link(link), now - timedelta(days=2))
+    _, moved = BranchLink.point(link.name, second)
+    dated(moved, now - timedelta(days=1))
+    return dev, link, first, second, now

@@ -1,25 +1,15 @@
-"""Which kernel each network booted when, per architecture, read from the KernelChange audit
-trail."""
+"""Which kernel each network booted when, per architecture, for the kernels page (the
+periods come from provisioning.kernel_periods: switches, and the moves of followed links)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Max, Prefetch, QuerySet
+from django.db.models import Max, QuerySet
 
-from provisioning.models import Arch, BranchLink, Kernel, KernelChange, Network
-
-
-@dataclass(frozen=True)
-class Period:
-    """A kernel a network booted, from `start` (None: before the recorded history) to `end`
-    (None: still booting it). `kernel` is None once the kernel file has been deleted."""
-
-    name: str
-    kernel: Kernel | None
-    start: datetime | None
-    end: datetime | None
+from provisioning.kernel_periods import Period, current, periods_of
+from provisioning.models import Arch, BranchLink, Kernel, Network
 
 
 @dataclass(frozen=True)
@@ -31,6 +21,8 @@ class NetworkKernels:
     arch: str = Arch.AMD64
     #: The same for the network's arm64 machines (on the amd64 entry; None: never had one).
     arm64: NetworkKernels | None = None
+    #: The branch link the current kernel comes through, if it follows one.
+    link_name: str = ""
 
     @property
     def path(self) -> str:
@@ -38,44 +30,34 @@ class NetworkKernels:
         return self.network.kernel_path_for(self.arch)
 
 
-def network_kernels(network: Network, arch: str = Arch.AMD64) -> NetworkKernels:
-    """The network's current kernel for `arch` machines and, newest first, the ones they
-    booted before.
-
-    Expects `kernel_changes` prefetched in ascending order (see :func:`all_network_kernels`).
-    """
-    changes = [change for change in network.kernel_changes.all() if change.arch == arch]
-    periods: list[Period] = []
-    if changes and changes[0].previous_name:
-        first = changes[0]
-        periods.append(Period(first.previous_name, first.previous, None, first.changed_at))
-    for index, change in enumerate(changes):
-        if change.new_name:
-            end = changes[index + 1].changed_at if index + 1 < len(changes) else None
-            periods.append(Period(change.new_name, change.new, change.changed_at, end))
-    current = network.kernel_for(arch)
-    since = None
-    if periods and periods[-1].end is None and periods[-1].kernel == current:
-        since = periods[-1].start
-    previous = [period for period in reversed(periods) if period.end is not None]
+def network_kernels(
+    network: Network, periods: dict[tuple[int, str], list[Period]], arch: str = Arch.AMD64
+) -> NetworkKernels:
+    """The network's current kernel for `arch` machines, since when, and, newest first, the
+    ones they booted before (`periods` from provisioning.kernel_periods.periods_of)."""
+    mine = periods[network.pk, arch]
+    kernel = network.kernel_for(arch)
+    now = current(mine, kernel)
+    previous = [period for period in reversed(mine) if period.end is not None]
+    link = network.pointer(arch)[1]
     arm64 = None
     if arch == Arch.AMD64:
-        arm64 = network_kernels(network, Arch.ARM64)
+        arm64 = network_kernels(network, periods, Arch.ARM64)
         if arm64.current is None and not arm64.previous:
             arm64 = None
-    return NetworkKernels(network, current, since, previous, arch, arm64)
+    return NetworkKernels(
+        network, kernel, now.start if now else None, previous, arch, arm64,
+        link.name if link else "",
+    )  # fmt: skip
 
 
 def all_network_kernels() -> list[NetworkKernels]:
-    """Every active network's kernels, in three queries whatever the number of networks."""
-    changes = KernelChange.objects.select_related("new", "previous").order_by("changed_at", "pk")
-    networks = (
-        Network.objects.active()
-        .select_related(*Network.POINTERS_JOINED)
-        .prefetch_related(Prefetch("kernel_changes", queryset=changes))
-        .order_by("slug")
+    """Every active network's kernels, in a few queries whatever the number of networks."""
+    networks = list(
+        Network.objects.active().select_related(*Network.POINTERS_JOINED).order_by("slug")
     )
-    return [network_kernels(network) for network in networks]
+    periods = periods_of(networks)
+    return [network_kernels(network, periods) for network in networks]
 
 
 def branch_links() -> QuerySet[BranchLink]:

@@ -2,12 +2,17 @@
 ZOSBOOT_ADMIN_REQUIRE_OTP is set (django-otp's OTPAdminSite), the plain login otherwise.
 
 A TOTP guess is throttled by the device itself (django-otp doubles the wait after each wrong
-token); a password guess by django-axes, like any admin login."""
+token); a password guess by django-axes, like any admin login.
+
+Its home opens on the fleet's state (provisioning/admin/home.py), the service's own sections
+first and the security apps below; every list can be exported as CSV (provisioning/admin/
+export.py)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin
+from django.urls import path
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -29,11 +34,55 @@ class LoginForm(OTPAdminAuthenticationForm):
         return device
 
 
+#: The sections of the home page, in this order: the service's own, then the security apps.
+APP_ORDER = ("provisioning", "artifacts", "auth", "otp_totp", "otp_static", "axes")
+#: The service's lists in the order an operator looks for them: what boots, the machines,
+#: what they did, then the trails.
+MODEL_ORDER = (
+    "Network", "Kernel", "BranchLink", "PendingSwitch", "Node", "Farm", "LatestBoot",
+    "BootEvent", "Artifact", "KernelChange", "LinkChange", "KernelRecord", "FleetChange",
+    "ApiToken",
+)  # fmt: skip
+
+
 class AdminSite(OTPAdminSite):
     """`admin.site` (provisioning.apps.AdminConfig); titles are set in provisioning/admin."""
 
+    # Each list's columns need the width at 1280 pixels; the home page lists every section.
+    enable_nav_sidebar = False
+
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)
+
+    def get_urls(self):
+        view = self.admin_view(self.export_csv)
+        return [path("<str:app_label>/<str:model_name>/export.csv", view, name="export_csv"),
+                *super().get_urls()]  # fmt: skip
+
+    def export_csv(self, request, app_label: str, model_name: str):
+        from .admin import export
+
+        return export.export_list(self, request, app_label, model_name)
+
+    def index(self, request, extra_context=None):
+        from .admin import home
+
+        return super().index(request, {**home.context(request), **(extra_context or {})})
+
+    def get_app_list(self, request, app_label=None):
+        apps = super().get_app_list(request, app_label)
+        rank = {label: index for index, label in enumerate(APP_ORDER)}
+        apps.sort(key=lambda app: (rank.get(app["app_label"], len(rank)), app["name"]))
+        for app in apps:
+            app["models"].sort(
+                key=lambda model: (
+                    MODEL_ORDER.index(model["object_name"])
+                    if model["object_name"] in MODEL_ORDER
+                    else len(MODEL_ORDER),
+                    model["name"],
+                )
+            )
+        return apps
 
     # Read at each request, so the setting is what counts (and tests can change it).
     @property

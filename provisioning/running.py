@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from .models import BootEvent, LatestBoot
+from .models import BootEvent, Kernel, LatestBoot
 
 # A download that follows a script from the same address within this time belongs to it.
 PAIRING_WINDOW = timedelta(minutes=10)
@@ -125,3 +125,14 @@ def _take_over(row: LatestBoot, by_address: LatestBoot, at: datetime) -> bool:
     row.farmer_id = row.farmer_id or by_address.farmer_id
     row.network_id = row.network_id or by_address.network_id
     return True
+
+
+def machines_booting(arch: str, networks: Iterable[int] | None = None) -> dict[int, int]:
+    """How many machines' latest boot was on each network (by id) with a kernel built for
+    `arch`: the machines a switch of that network's `arch` kernel reaches at their next boot."""
+    names = Kernel.objects.filter(arch=arch).values("name")
+    rows = LatestBoot.objects.filter(kernel_name__in=names, network__isnull=False)
+    if networks is not None:
+        rows = rows.filter(network__in=list(networks))
+    counted = rows.order_by().values("network").annotate(n=Count("pk"))
+    return {row["network"]: row["n"] for row in counted}

@@ -94,9 +94,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_otp",
-    "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
-    "axes",
+    # django-otp's plugins and axes, under names an operator reads (provisioning/apps.py).
+    "provisioning.apps.TOTPDevicesConfig",
+    "provisioning.apps.BackupCodesConfig",
+    "provisioning.apps.LoginLockoutConfig",
     "provisioning",
     "artifacts",
     "portal",

@@ -110,3 +110,38 @@ def test_kernels_page_names_the_pxe_kit_that_boots_a_whole_lan(client, prod):
     text = html.unescape(client.get("/kernels/").content.decode())
     assert "the PXE kit" in text and "<code>/pxe-kit/NETWORK/FARM</code>" in text
     assert '<a href="/">the\nboot page</a>' in text
+
+
+def _section(client, slug: str) -> tuple[str, str]:
+    """The network's section of the kernels page: (current kernel, previous kernels)."""
+    text = html.unescape(client.get("/kernels/").content.decode())
+    section = re.search(rf'aria-labelledby="net-{slug}">(.*?)</section>', text, re.S).group(1)
+    current, previous = section.split("Previous kernels")
+    return current, previous
+
+
+def test_a_network_following_a_link_boots_the_build_since_the_link_moved_to_it(
+    client, dev_follows_a_link
+):
+    dev, link, first, second, now = dev_follows_a_link
+    moved = timezone.localtime(now - timedelta(days=1))
+    current, previous = _section(client, "dev")
+    assert f"{moved:%Y-%m-%d %H:%M}" in current and "before the recorded history" not in current
+    assert second.name in current and second.name not in previous
+    assert first.name in previous and f"through {link.name}" in previous
+
+
+def test_pinning_the_build_a_followed_link_serves_changes_nothing_machines_boot(
+    client, prod, kernel
+):
+    """prod boots its kernel, then follows a link serving the same build: still booting it
+    since the first switch, and nothing under previous kernels."""
+    from provisioning.models import BranchLink
+
+    pinned_at = timezone.now().replace(microsecond=0) - timedelta(days=5)
+    KernelChange.objects.filter(network=prod).update(changed_at=pinned_at)
+    link, _ = BranchLink.point("zero-os-prod.efi", kernel)
+    prod.follow_link(link)
+    current, previous = _section(client, "prod")
+    assert f"{timezone.localtime(pinned_at):%Y-%m-%d %H:%M}" in current
+    assert kernel.name not in previous and "None recorded." in previous

@@ -7,26 +7,18 @@ check. One indexed query over LatestBoot (a row a machine), however long the his
 from __future__ import annotations
 
 from django.contrib import admin
-from django.template.loader import render_to_string
+from django.db.models import OuterRef, Subquery
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
-from django.utils.http import urlencode
+from django.utils.text import slugify
 
 from .. import timeline
-from ..models import BootEvent, BootToday, Kernel
-from .fleet import FarmIdFilter
+from ..models import BootEvent, BootToday, Kernel, Node
+from . import search
+from .filters import FarmIdFilter
 from .readonly import ReadOnlyAdmin
-
-#: The boots a node's page shows (a machine in a reboot loop boots every few minutes).
-TIMELINE_BOOTS = 20
-
-
-def node_timeline(mac: str) -> str:
-    """A machine's latest boots, milestone by milestone, for its admin page."""
-    boots = timeline.node_timeline(mac)[:TIMELINE_BOOTS]
-    return render_to_string(
-        "admin/provisioning/node_timeline.html", {"boots": boots, "days": timeline.DAYS}
-    )
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -60,36 +52,59 @@ class TodayKernelFilter(admin.SimpleListFilter):
 
 @admin.register(BootToday)
 class BootTodayAdmin(ReadOnlyAdmin):
-    list_display = (
-        "machine", "state", "why", "network", "farmer_id", "kernel_name", "last_milestone",
-        "milestone_at",
-    )  # fmt: skip
-    list_display_links = None  # the machine links to its events; nothing here to change
+    list_display = ("machine", "state", "where", "kernel", "last_milestone")
+    list_display_links = None  # the machine links to its timeline; nothing here to change
     list_filter = (StateFilter, "network", TodayFarmFilter, TodayKernelFilter)
-    search_fields = ("=farmer_id", "=mac", "=client_ip")
+    search_fields = ("=mac",)  # a search box; get_search_results decides what a term is
+    search_help_text = (
+        "A MAC (any form, or a part of one), an address (or a part), a farm ID or name, a "
+        "kernel name (or a part)."
+    )
     list_select_related = ("network",)
     ordering = ("-milestone_at",)
     show_full_result_count = False
 
     def get_queryset(self, request):
-        return timeline.today().select_related("network")
+        node = Node.objects.filter(mac=OuterRef("mac")).values("pk")[:1]
+        return timeline.today().select_related("network").annotate(_node=Subquery(node))
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(search.latest_boot_q(search_term)), False
 
     @admin.display(description="machine", ordering="key")
     def machine(self, row):
-        label = row.mac or f"{row.client_ip} (MAC not known)"
+        """Its MAC, linked to the page with its timeline: its node's, or its latest boot's."""
+        node = getattr(row, "_node", None)
+        if node is not None:
+            page = reverse("admin:provisioning_node_change", args=[node])
+        else:
+            page = reverse("admin:provisioning_latestboot_change", args=[row.pk])
         if not row.mac:
-            return label
-        url = reverse("admin:provisioning_bootevent_changelist") + "?" + urlencode({"q": row.mac})
-        return format_html('<a href="{}" title="its boot events">{}</a>', url, label)
+            return format_html(
+                '<a href="{}">{}</a> <small>(MAC not known)</small>', page, row.client_ip or "-"
+            )
+        return format_html('<a href="{}" class="nowrap">{}</a>', page, row.mac)
 
-    @admin.display(description="state", ordering="state")
-    def state(self, row) -> str:
-        return row.state
+    @admin.display(description="state: why", ordering="state")
+    def state(self, row):
+        return format_html(
+            '<strong class="zosboot-state state-{}">{}</strong>: {}',
+            slugify(row.state), row.state, timeline.reason(row),
+        )  # fmt: skip
 
-    @admin.display(description="why")
-    def why(self, row) -> str:
-        return timeline.reason(row)
+    @admin.display(description="network, farm", ordering="network__slug")
+    def where(self, row):
+        network = row.network.slug if row.network else "-"
+        return format_html("{}<br><small>farm {}</small>", network, row.farmer_id or "-")
 
-    @admin.display(description="last milestone", ordering="milestone")
-    def last_milestone(self, row) -> str:
-        return BootEvent.Kind(row.milestone).label if row.milestone else "-"
+    @admin.display(description="kernel", ordering="kernel_name")
+    def kernel(self, row) -> str:
+        return row.kernel_name or "-"
+
+    @admin.display(description="last milestone, at", ordering="milestone_at")
+    def last_milestone(self, row):
+        label = BootEvent.Kind(row.milestone).label if row.milestone else "-"
+        at = date_format(timezone.localtime(row.milestone_at), "SHORT_DATETIME_FORMAT")
+        return format_html("{}<br><small>{}</small>", label, at)

@@ -33,7 +33,12 @@ class BranchLinkAdmin(admin.ModelAdmin):
 
     @admin.display(description="networks following it")
     def followed_by(self, link: BranchLink) -> str:
-        return ", ".join(network.slug for network in link.networks.all()) or "-"
+        followers = [network.slug for network in link.networks.all()]
+        followers += [f"{network.slug} (arm64)" for network in link.networks_arm64.all()]
+        return ", ".join(followers) or "-"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("networks", "networks_arm64")
 
     def get_readonly_fields(self, request, obj=None):
         # Nodes and images name the link: renaming it would strand them.
@@ -53,7 +58,7 @@ class BranchLinkAdmin(admin.ModelAdmin):
                 self.message_user(request, str(exc), messages.ERROR)
             else:
                 self.message_user(
-                    request, f"{link.name} serves {change.new_name} again.", messages.SUCCESS
+                    request, f"Link {link.name} serves {change.new_name} again.", messages.SUCCESS
                 )
 
 

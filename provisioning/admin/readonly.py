@@ -2,9 +2,16 @@
 deleted there (history goes by age only, through prune_boot_history)."""
 
 from django.contrib import admin
+from django.utils.text import capfirst
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
+    def changelist_view(self, request, extra_context=None):
+        # Titled by what it lists: "Select ... to change" on a list where nothing changes
+        # says otherwise.
+        title = capfirst(self.model._meta.verbose_name_plural)
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
+
     def has_add_permission(self, request) -> bool:
         return False
 

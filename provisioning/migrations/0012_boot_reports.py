@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'verbose_name': 'boot today',
-                'verbose_name_plural': 'boots today (which failed, and why)',
+                'verbose_name_plural': 'boots today (the last 24 hours: which failed, and why)',
                 'proxy': True,
                 'indexes': [],
                 'constraints': [],

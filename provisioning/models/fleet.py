@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..validators import FARMER_ID_MAX, normalise_mac, validate_kernel_args, validate_mac
-from .kernels import Kernel
+from .kernels import Arch, Kernel
 from .links import BranchLink, actor_fields
 from .networks import Network
 
@@ -154,11 +154,16 @@ class Node(models.Model):
 
     @property
     def kernel(self) -> Kernel | None:
+        return self.kernel_for(Arch.AMD64)
+
+    def kernel_for(self, arch: str) -> Kernel | None:
+        """What the node boots next on `arch` machines: its own kernel or link, else its
+        network's (which is not necessarily what it runs: see LatestBoot)."""
         if self.kernel_override_id:
             return self.kernel_override
         if self.link_override_id:
             return self.link_override.kernel
-        return self.network.current_kernel if self.network_id else None
+        return self.network.kernel_for(arch) if self.network_id else None
 
 
 class FleetChange(models.Model):

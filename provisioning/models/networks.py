@@ -293,10 +293,6 @@ class Network(models.Model):
         last = self._last_change(arch)
         return last.previous if last else None
 
-    def kernel_since(self, arch: str = Arch.AMD64):
-        last = self._last_change(arch)
-        return last.changed_at if last else None
-
 
 class KernelChange(AuditedChange):
     """One switch of the kernel a network boots: the audit trail that makes rollback possible."""

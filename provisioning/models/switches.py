@@ -46,6 +46,7 @@ class PendingSwitch(models.Model):
     class Meta:
         ordering = ["-changed_at", "-pk"]
         verbose_name = "pending kernel switch"
+        verbose_name_plural = "pending kernel switches"
 
     def __str__(self) -> str:
         return f"{self.network} ({self.arch}): {self.target_label}"

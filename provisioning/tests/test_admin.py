@@ -69,6 +69,7 @@ def test_changing_the_network_kernel_in_the_admin_is_audited(
             "extra_args": "",
             "kernel_changes-TOTAL_FORMS": "0",
             "kernel_changes-INITIAL_FORMS": "0",
+            "confirmed": "yes",
         },
     )
     assert response.status_code == 302, response.content[:3000]
@@ -82,10 +83,10 @@ def test_rollback_action(admin_client, prod, make_kernel):
     prod.switch_kernel(make_kernel("zero-os-v2.efi", b"v2"))
     response = admin_client.post(
         "/admin/provisioning/network/",
-        {"action": "rollback_kernel", "_selected_action": [prod.pk]},
+        {"action": "rollback_kernel", "_selected_action": [prod.pk], "confirmed": "yes"},
         follow=True,
     )
-    assert b"now boots zero-os-development-amd64.efi again" in response.content
+    assert b"Network prod now boots zero-os-development-amd64.efi again" in response.content
     assert Network.objects.get(pk=prod.pk).kernel == old
 
 
@@ -110,7 +111,8 @@ def test_deleting_a_kernel_in_use_is_refused_with_the_networks_named(admin_clien
 
 def test_kernel_changelist_shows_which_networks_boot_it(admin_client, prod):
     response = admin_client.get("/admin/provisioning/kernel/")
-    assert b'class="field-booted_by">prod</td>' in response.content
+    url = f"/admin/provisioning/network/{prod.pk}/change/"
+    assert f'class="field-booted_by"><a href="{url}">prod</a></td>' in response.content.decode()
 
 
 def test_promote_action_points_networks_at_the_kernel(admin_client, prod, make_kernel):
@@ -345,10 +347,10 @@ def test_rollback_to_any_entry_of_the_history(admin_client, admin_user, prod, ma
     first = prod.kernel_changes.earliest("changed_at")  # the switch that set v1
     response = admin_client.post(
         "/admin/provisioning/kernelchange/",
-        {"action": "restore", "_selected_action": [first.pk]},
+        {"action": "restore", "_selected_action": [first.pk], "confirmed": "yes"},
         follow=True,
     )
-    assert b"Prod now boots zero-os-development-amd64.efi again" in response.content
+    assert b"Network prod now boots zero-os-development-amd64.efi again" in response.content
     assert Network.objects.get(pk=prod.pk).kernel == v1
     latest = prod.kernel_changes.latest("changed_at")
     assert latest.changed_by == admin_user and latest.note.startswith("rollback to the switch of")

@@ -64,7 +64,8 @@ def test_a_network_set_to_follow_a_link_in_the_admin_is_audited(admin_client, pr
     response = admin_client.post(
         f"/admin/provisioning/network/{prod.pk}/change/",
         {"name": prod.name, "active": "on", "kernel": "", "link": link.pk, "extra_args": "",
-         "kernel_changes-TOTAL_FORMS": "0", "kernel_changes-INITIAL_FORMS": "0"},
+         "kernel_changes-TOTAL_FORMS": "0", "kernel_changes-INITIAL_FORMS": "0",
+         "confirmed": "yes"},
     )  # fmt: skip
     assert response.status_code == 302, response.content.decode()[:3000]
     prod.refresh_from_db()

@@ -329,7 +329,7 @@ def _network_form(prod, **pointers) -> dict:
         "name": prod.name, "active": "on", "extra_args": "",
         "kernel": prod.kernel_id or "", "link": "", "kernel_arm64": "", "link_arm64": "",
         "kernel_changes-TOTAL_FORMS": "0", "kernel_changes-INITIAL_FORMS": "0",
-        **pointers,
+        "confirmed": "yes", **pointers,
     }  # fmt: skip
 
 
@@ -370,7 +370,7 @@ def test_the_admin_rolls_back_the_arm64_kernel(admin_client, both):
     both.switch_kernel(make_arm("zero-os-arm64-v2.efi", b"v2"), arch="arm64")
     response = admin_client.post(
         "/admin/provisioning/network/",
-        {"action": "rollback_arm64_kernel", "_selected_action": [both.pk]},
+        {"action": "rollback_arm64_kernel", "_selected_action": [both.pk], "confirmed": "yes"},
         follow=True,
     )
     assert b"now boots zero-os-development-arm64.efi on arm64 machines again" in (response.content)

@@ -224,7 +224,7 @@ def test_a_switch_on_a_four_eyes_network_waits_for_a_second_operator(client, pro
         f"/admin/provisioning/network/{prod.pk}/change/",
         {"slug": "prod", "name": prod.name, "active": "on", "kernel": newer.pk,
          "extra_args": "", "kernel_changes-TOTAL_FORMS": "0",
-         "kernel_changes-INITIAL_FORMS": "0"}, follow=True,
+         "kernel_changes-INITIAL_FORMS": "0", "confirmed": "yes"}, follow=True,
     )  # fmt: skip
     assert b"needs a second operator" in asked.content
     assert Network.objects.get(pk=prod.pk).kernel == before
@@ -242,7 +242,7 @@ def test_a_switch_on_a_four_eyes_network_waits_for_a_second_operator(client, pro
     client.force_login(bob)
     client.post(
         "/admin/provisioning/pendingswitch/",
-        {"action": "approve", "_selected_action": [pending.pk]},
+        {"action": "approve", "_selected_action": [pending.pk], "confirmed": "yes"},
     )
     assert Network.objects.get(pk=prod.pk).kernel == newer
     change = KernelChange.objects.filter(network=prod).latest("changed_at")
@@ -285,7 +285,8 @@ def test_approval_checks_the_signature_policy_again(client, prod, four_eyes, set
     settings.ZOSBOOT_SIGNED_NETWORKS = ["prod"]  # the policy tightened in between
     client.force_login(bob)
     approved = client.post("/admin/provisioning/pendingswitch/",
-                           {"action": "approve", "_selected_action": [asked.json()["pending"]]},
+                           {"action": "approve", "_selected_action": [asked.json()["pending"]],
+                            "confirmed": "yes"},
                            follow=True)  # fmt: skip
     assert b"boots only signed kernels" in approved.content
     assert Network.objects.get(pk=prod.pk).kernel != newer

@@ -251,3 +251,30 @@ def test_boots_and_reports_are_counted_in_metrics(client, prod):
     assert 'zosboot_boots_total{network="prod",outcome="arrived"}' in text
     assert 'zosboot_boot_reports_total{milestone="arrived",outcome="refused"}' in text
     assert "zosboot_boot_seconds_bucket" in text
+
+
+def test_a_nodes_page_shows_its_boots_milestone_by_milestone(admin_client, prod, kernel):
+    farm = Farm.objects.create(farmer_id=77, name="Lakeside")
+    node = Node.objects.create(mac=MAC, network=prod, farm=farm)
+    token = served_token(admin_client, f"/provision/{HYPHENS}")
+    report(admin_client, token, "failed", card=0, **{"try": 1}, err="0x3c092003")
+    report(admin_client, token, "arrived", card=0, **{"try": 2}, t0=10, t1=40)
+    page = admin_client.get(f"/admin/provisioning/node/{node.pk}/change/").content.decode()
+    assert "its boots" in page.lower()
+    assert "booted, kernel arrived" in page
+    assert "kernel download failed" in page and "card net0, attempt 1" in page
+    assert "iPXE error 0x3c092003" in page and "downloaded in 30 s" in page
+    # The fleet's list leads to it.
+    today = admin_client.get("/admin/provisioning/boottoday/").content.decode()
+    assert f'href="/admin/provisioning/node/{node.pk}/change/"' in today
+
+
+def test_a_machine_without_a_node_has_its_timeline_on_its_latest_boot(admin_client, prod):
+    token = served_token(admin_client, "/ipxe/prod/4321")
+    report(admin_client, token, "start-failed", card=0, **{"try": 1}, err="0x2e008081")
+    row = LatestBoot.objects.get(mac=MAC)
+    today = admin_client.get("/admin/provisioning/boottoday/").content.decode()
+    assert f'href="/admin/provisioning/latestboot/{row.pk}/change/"' in today
+    page = admin_client.get(f"/admin/provisioning/latestboot/{row.pk}/change/").content.decode()
+    assert ": could not start</h4>" in page and "kernel could not be started" in page
+    assert "network prod, farm 4321" in page
