@@ -8,8 +8,9 @@ the live test server. Then:
 - a probe asks the LAN what each firmware kind asks (BIOS, x86-64 UEFI 7 and 9, arm64 UEFI,
   and iPXE itself) and checks both offers, the kit's port-4011 answers and the TFTP files;
 - QEMU guests on taps of that LAN boot from their network card: OVMF's own PXE loads
-  snponly.efi, SeaBIOS runs QEMU's iPXE ROM; each must reach the Linux kernel's
-  `Command line:` with the farm's arguments, having downloaded it from the service.
+  snponly.efi, SeaBIOS runs QEMU's iPXE ROM, an arm64 machine's AAVMF loads ipxe-arm64.efi;
+  each must reach the Linux kernel's command line with the farm's arguments, having
+  downloaded its architecture's kernel from the service.
 
 Root only; skipped, with the kernel's refusal as the reason, where network namespaces cannot
 be made. Everything is removed at the end, whatever happened.
@@ -31,7 +32,7 @@ from django.test import Client
 
 from artifacts.tests import lan, qemu
 from provisioning.kernels import register
-from provisioning.models import BootEvent, Farm, Network, Node
+from provisioning.models import Arch, BootEvent, Farm, Network, Node
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -247,19 +248,26 @@ def test_run_sh_will_not_start_beside_a_router_that_hands_out_a_boot_file(servic
 
 BOOT_STEPS = re.compile(
     r"PXE|NBP|Server IP|Station IP|iPXE|autoexec|Next server|Filename|Configuring|http://"
-    r"|Command line:"
+    r"|[Cc]ommand line:"
 )
 
 
-def pxe_boot(farm_lan: lan.FarmLan, firmware: str, nic: str, nic_rom: bool, mac: str, tmp_path):
+def pxe_boot(
+    farm_lan: lan.FarmLan, firmware: str, nic: str, nic_rom: bool, mac: str, tmp_path,
+    kernel: str = "debian-vmlinuz.efi",
+):  # fmt: skip
     card = qemu.LanCard(farm_lan.add_tap(), farm_lan.lan, nic_rom=nic_rom)
+    arm64 = firmware == "uefi-arm64"
+    expect = qemu.ARM64_KERNEL_COMMAND_LINE if arm64 else qemu.KERNEL_COMMAND_LINE
     result = qemu.boot(
-        qemu.NetworkBoot(), firmware=firmware, lan=card, nic=nic, mac=mac, timeout=240,
+        qemu.NetworkBoot(), firmware=firmware, lan=card, nic=nic, mac=mac, expect=expect,
+        # TCG emulates every arm64 instruction: firmware, iPXE and a 27 MB download.
+        timeout=420 if arm64 else 240, memory_mb=1024 if arm64 else qemu.DEFAULT_MEMORY_MB,
         workdir=tmp_path,
     )  # fmt: skip
-    assert result.kernel_cmdline, result.log[-3000:]
+    assert qemu.kernel_cmdline(result.log, expect), result.log[-3000:]
     # The kernel came from the service, through the LAN's relay.
-    assert BootEvent.objects.filter(kind="kernel", kernel_name="debian-vmlinuz.efi").exists()
+    assert BootEvent.objects.filter(kind="kernel", kernel_name=kernel).exists()
     # The way there, for whoever reads the test's output (pytest -s).
     print(f"\n{firmware} PXE boot ({nic}): {result.seconds:.1f} s to the kernel's command line")
     for line in qemu.tail(result.log[: result.match.end()], lines=1000).splitlines():
@@ -293,6 +301,36 @@ def test_bios_pxe_boots_the_farm_with_the_script_url_from_the_kit(service, start
     assert f"runmode=test panic=7200 farmer_id={FARM}" in result.kernel_cmdline
     assert MARKER in result.kernel_cmdline
     assert "52:54:00:77:00:00 proxy" in kit.output()
+
+
+def test_arm64_uefi_firmware_pxe_boots_the_farm_through_the_kits_arm64_ipxe(
+    service, start_kit, tmp_path
+):
+    problems = qemu.host_problems(("uefi-arm64",))
+    assert not problems, "; ".join(problems) + " (make test installs them)"
+    made = subprocess.run(
+        ["bash", str(REPO / "setup" / "test-kernel.sh"), "arm64"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, f"setup/test-kernel.sh arm64 failed:\n{made.stderr}"
+    kernel, _ = register(Path(made.stdout.strip()), "debian-vmlinuz-arm64.efi", arch="arm64")
+    Network.objects.get(slug="test").switch_kernel(kernel, arch=Arch.ARM64)
+    # The same kind of kit, with the console an arm64 server has.
+    extra = "console=ttyAMA0 zos.case=pxe-kit-arm64"
+    _folder, kit = start_kit(f"/pxe-kit/test/{FARM}/" + quote(extra, safe=""))
+    # virtio-net without ROM: AAVMF's own driver and PXE (client architecture 11).
+    result = pxe_boot(
+        service, "uefi-arm64", "virtio-net-pci", False, "52:54:00:77:00:0b", tmp_path,
+        kernel="debian-vmlinuz-arm64.efi",
+    )  # fmt: skip
+    assert "NBP filename is ipxe-arm64.efi" in result.log, result.log[-3000:]
+    cmdline = qemu.kernel_cmdline(result.log, qemu.ARM64_KERNEL_COMMAND_LINE) or ""
+    assert f"runmode=test panic=7200 farmer_id={FARM}" in cmdline, cmdline
+    assert extra in cmdline, cmdline
+    # The PC kernel beside it was not what this machine downloaded.
+    downloads = BootEvent.objects.filter(kind="kernel").values_list("kernel_name", flat=True)
+    assert set(downloads) == {"debian-vmlinuz-arm64.efi"}
+    assert "ipxe-arm64.efi to 192.168.77." in kit.output()
 
 
 @pytest.mark.parametrize(
