@@ -4,9 +4,11 @@ non-empty install is refused before anything changes."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -18,6 +20,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from provisioning.models import Kernel
+from provisioning.tests.postgres import is_postgres, scratch_database, throwaway_server
 from provisioning.tests.signing import ReleaseKey
 from provisioning.tests.stack import REPO, running_stack, sparse_kernel
 from provisioning.tests.tokens import same_script
@@ -120,9 +123,24 @@ SERVED = [
 ]
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def databases(request):
+    """The two installs' databases: each its own SQLite file, or two empty databases on one
+    PostgreSQL server (the one the suite runs on, else a throwaway one)."""
+    if request.param == "sqlite":
+        yield {}, {}
+        return
+    url = os.environ.get("DATABASE_URL", "")
+    with contextlib.ExitStack() as stack:
+        server = url if is_postgres(url) else stack.enter_context(throwaway_server())
+        a = stack.enter_context(scratch_database(server, "zosboot_backup_a"))
+        b = stack.enter_context(scratch_database(server, "zosboot_backup_b"))
+        yield {"DATABASE_URL": a}, {"DATABASE_URL": b}
+
+
 @pytest.mark.stack
 def test_a_backup_taken_while_nodes_boot_restores_into_an_empty_install_serving_the_same_bytes(
-    tmp_path, ipxe_dir
+    tmp_path, ipxe_dir, databases
 ):
     key = ReleaseKey.make(tmp_path / "keys")
     signers = tmp_path / "allowed_signers"
@@ -133,7 +151,8 @@ def test_a_backup_taken_while_nodes_boot_restores_into_an_empty_install_serving_
         "ZOSBOOT_RELEASE_SIGNERS": str(signers),
         "ZOSBOOT_SIGNED_NETWORKS": "prod",
     }
-    with running_stack(tmp_path / "a", ipxe_dir, **shared) as a:
+    database_a, database_b = databases
+    with running_stack(tmp_path / "a", ipxe_dir, **shared, **database_a) as a:
         kernel = sparse_kernel(tmp_path / "zero-os-v1.efi", size=32 * 1024 * 1024)
         a.manage(
             "import_kernel", str(kernel), "--signature", sign(key, kernel), "--network", "prod"
@@ -163,7 +182,10 @@ def test_a_backup_taken_while_nodes_boot_restores_into_an_empty_install_serving_
         assert statuses == {200} and len(nodes.answers) > 10, nodes.answers[:20]
         assert slowest < 1, (slowest, backup_seconds)
 
-    with running_stack(tmp_path / "b", ipxe_dir, **shared) as b:
+    # pg_dump's custom format, or SQLite's own file.
+    expected = "database.pgdump" if database_a else "database.sqlite3"
+    assert expected in members(archive)
+    with running_stack(tmp_path / "b", ipxe_dir, **shared, **database_b) as b:
         b.stop()  # restore into a stopped, empty install, then start it
         printed = b.manage("restore", str(archive))
         assert "1 kernels verified against the manifest" in printed
