@@ -1,7 +1,8 @@
 """A switch of what a network boots, shown before it is made: the network, what it boots now
 and what it will boot, how many machines that reaches at their next boot, and whether it waits
-for a second operator. The network's form, promote, the rollbacks and the approval of a
-pending switch all pass this page; its button sends the same request again, confirmed."""
+for a second operator. The network's form, promote, the rollbacks, the approval of a pending
+switch, and a branch link's move or rollback (every network following it) all pass this page;
+its button sends the same request again, confirmed."""
 
 from __future__ import annotations
 
@@ -53,6 +54,31 @@ def describe(
     )  # fmt: skip
 
 
+def link_move(link: BranchLink, kernel: Kernel) -> list[Switch]:
+    """Moving `link` to `kernel`, as each network following it sees it."""
+    now, then = label(None, link), f"{kernel.name} (through link {link.name})"
+    switches = []
+    followers = {Arch.AMD64: link.networks.all(), Arch.ARM64: link.networks_arm64.all()}
+    for arch, networks in followers.items():
+        networks = list(networks)
+        machines = running.machines_booting(arch, [network.pk for network in networks])
+        for network in networks:
+            nodes = Node.objects.filter(network=network, kernel_override=None, link_override=None)
+            switches.append(
+                Switch(network, arch, now, then, machines.get(network.pk, 0), nodes.count(), False)
+            )
+    return switches
+
+
+def link_nodes(link: BranchLink) -> str:
+    """A sentence on the registered nodes that follow `link` themselves ("" if none)."""
+    count = Node.objects.filter(link_override=link).count()
+    if not count:
+        return ""
+    nodes = f"{count} registered node follows" if count == 1 else f"{count} registered nodes follow"
+    return f"{nodes} link {link.name} themselves, whatever their network boots."
+
+
 def confirmed(request) -> bool:
     return request.method == "POST" and request.POST.get(CONFIRMED) == "yes"
 
@@ -85,6 +111,7 @@ def page(
     keep: list[tuple[str, str]],
     button: str,
     approving: bool = False,
+    note: str = "",
 ) -> TemplateResponse:
     machines = sum(switch.machines for switch in switches)
     return TemplateResponse(
@@ -98,6 +125,7 @@ def page(
             "keep": keep,
             "button": button,
             "approving": approving,
+            "note": note,
             "confirmed_field": CONFIRMED,
             "opts": model_admin.model._meta,
             "amd64": Arch.AMD64,

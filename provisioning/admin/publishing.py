@@ -1,14 +1,25 @@
 """Branch links and API tokens in the admin: links move and roll back through the audited
-path; a token is shown once, when it is made, and can be revoked."""
+path, after a page naming the networks following them and the machines reached, and never on
+one operator's word for a four-eyes network; a token is shown once, when it is made, and can be
+revoked."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 
+from .. import switching
 from ..models import ApiToken, BranchLink, LinkChange
+from . import confirm
 from .readonly import ReadOnlyAdmin
+
+
+def _sentence(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return " ".join(error.messages)
+    return str(error)
 
 
 class LinkChangeInline(admin.TabularInline):
@@ -21,8 +32,50 @@ class LinkChangeInline(admin.TabularInline):
     ordering = ("-changed_at", "-pk")
 
 
+def four_eyes_followers(link: BranchLink) -> list[str]:
+    """The networks following `link` on which a switch waits for a second operator."""
+    followers = [*link.networks.all(), *link.networks_arm64.all()]
+    return sorted({n.slug for n in followers if switching.needs_second_operator(n)})
+
+
+def four_eyes_refusal(link: BranchLink) -> str:
+    """Why one operator may not move `link` in the admin ("" if they may)."""
+    guarded = four_eyes_followers(link)
+    if not guarded:
+        return ""
+    one = len(guarded) == 1
+    return (
+        f"{', '.join(guarded)} follow{'s' if one else ''} link {link.name} and "
+        f"take{'s' if one else ''} a new kernel only with a second operator's approval: switch "
+        f"{'the network' if one else 'each network'} to the build in Networks (it waits in "
+        "Pending kernel switches), or let the release pipeline publish it"
+    )
+
+
+class BranchLinkForm(forms.ModelForm):
+    """Refuses, on the form, a move the audited path would refuse, and one that would switch
+    a four-eyes network on one operator's word."""
+
+    class Meta:
+        model = BranchLink
+        fields = ("name", "kernel")
+
+    def clean(self):
+        data = super().clean()
+        kernel = data.get("kernel")
+        if self.instance.pk is None or kernel is None or kernel.pk == self.instance.kernel_id:
+            return data
+        saved = BranchLink.objects.select_related("kernel").get(pk=self.instance.pk)
+        refusal = four_eyes_refusal(saved)
+        if refusal:
+            raise ValidationError(refusal, code="four_eyes")
+        saved.check_move(kernel)
+        return data
+
+
 @admin.register(BranchLink)
 class BranchLinkAdmin(admin.ModelAdmin):
+    form = BranchLinkForm
     list_display = ("name", "kernel", "followed_by", "created_at")
     search_fields = ("name", "kernel__name")
     list_filter = ("created_at",)
@@ -44,22 +97,68 @@ class BranchLinkAdmin(admin.ModelAdmin):
         # Nodes and images name the link: renaming it would strand them.
         return ("name",) if obj else ()
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method == "POST" and object_id is not None and not confirm.confirmed(request):
+            page = self._confirm_move(request, object_id)
+            if page is not None:
+                return page
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def _confirm_move(self, request, object_id):
+        """The confirmation page when the form moves the link (None: it does not, or the form
+        has errors the form itself shows)."""
+        link = self.get_object(request, unquote(object_id))
+        if link is None or not self.has_change_permission(request, link):
+            return None
+        saved = BranchLink.objects.select_related("kernel").get(pk=link.pk)
+        form = self.get_form(request, link, change=True)(request.POST, instance=link)
+        if not form.is_valid() or form.cleaned_data["kernel"].pk == saved.kernel_id:
+            return None
+        return confirm.page(
+            request, self, title=f"Move link {saved.name}?",
+            switches=confirm.link_move(saved, form.cleaned_data["kernel"]),
+            keep=confirm.form_fields(request), button="Move", note=confirm.link_nodes(saved),
+        )  # fmt: skip
+
     def save_model(self, request, obj: BranchLink, form, change: bool) -> None:
         # Every move goes through the audited path, the one the API uses.
         link, _ = BranchLink.point(obj.name, obj.kernel, user=request.user, note="admin")
         obj.pk = link.pk
 
     @admin.action(description="Roll back to the previous build")
-    def rollback(self, request, queryset) -> None:
-        for link in queryset:
+    def rollback(self, request, queryset):
+        moves = []
+        for link in queryset.select_related("kernel"):
+            last = link.changes.order_by("-changed_at", "-pk").first()
+            refusal = four_eyes_refusal(link)
+            if last is None or last.previous is None:
+                self.message_user(
+                    request, f"link {link.name} has no previous build to go back to",
+                    messages.ERROR,
+                )  # fmt: skip
+            elif refusal:
+                self.message_user(request, refusal, messages.ERROR)
+            else:
+                moves.append((link, last.previous))
+        if moves and not confirm.confirmed(request):
+            notes = (confirm.link_nodes(link) for link, _ in moves)
+            return confirm.page(
+                request, self, title="Roll back these links?" if len(moves) > 1 else
+                f"Roll back link {moves[0][0].name}?",
+                switches=[s for link, kernel in moves for s in confirm.link_move(link, kernel)],
+                keep=confirm.action_fields(request), button="Roll back",
+                note=" ".join(note for note in notes if note),
+            )  # fmt: skip
+        for link, _ in moves:
             try:
                 change = link.rollback(user=request.user)
-            except BranchLink.NoPrevious as exc:
-                self.message_user(request, str(exc), messages.ERROR)
+            except (BranchLink.NoPrevious, ValidationError) as exc:
+                self.message_user(request, _sentence(exc), messages.ERROR)
             else:
                 self.message_user(
                     request, f"Link {link.name} serves {change.new_name} again.", messages.SUCCESS
                 )
+        return None
 
 
 @admin.register(LinkChange)

@@ -183,6 +183,8 @@ def rollback_link(request, name: KernelName):
         link.rollback(via=via(request))
     except BranchLink.NoPrevious as exc:
         return Status(409, {"detail": str(exc)})
+    except ValidationError as exc:  # a follower cannot boot the previous build
+        return Status(409, {"detail": " ".join(exc.messages)})
     return Status(200, LinkOut(name=link.name, kernel=link.kernel.name))
 
 

@@ -99,9 +99,10 @@ class BranchLink(models.Model):
             )
         with transaction.atomic():
             link = cls.objects.select_for_update().filter(name=name).first()
-            signatures.require_signed(kernel, where=f"branch link {name}", link=True)
-            if link is not None:
-                link.check_followers(kernel)
+            if link is None:
+                signatures.require_signed(kernel, where=f"branch link {name}", link=True)
+            else:
+                link.check_move(kernel)
             previous = link.kernel if link else None
             if link is None:
                 link = cls.objects.create(name=name, kernel=kernel)
@@ -121,6 +122,11 @@ class BranchLink(models.Model):
             )
             ConfigGeneration.bump()
         return link, change
+
+    def check_move(self, kernel: Kernel) -> None:
+        """Raise ValidationError if the link may not serve `kernel`: what `point` checks."""
+        signatures.require_signed(kernel, where=f"branch link {self.name}", link=True)
+        self.check_followers(kernel)
 
     def check_followers(self, kernel: Kernel) -> None:
         """Raise ValidationError if a network follows this link on machines of another

@@ -8,7 +8,15 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from provisioning import running
-from provisioning.models import Farm, KernelChange, Network, Node, PendingSwitch
+from provisioning.models import (
+    BranchLink,
+    Farm,
+    KernelChange,
+    LinkChange,
+    Network,
+    Node,
+    PendingSwitch,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +140,93 @@ def test_promoting_names_the_machines_each_network_reaches(admin_client, reached
     ).content.decode()
     assert "prod: 3 machines run an amd64 kernel there" in page
     assert "test: 0 machines run an amd64 kernel there" in page
+
+
+# --- branch links: every network following one switches when it moves ------------------------
+
+
+def _link_form(kernel) -> dict:
+    return {"kernel": kernel.pk, "changes-TOTAL_FORMS": "0", "changes-INITIAL_FORMS": "0"}
+
+
+@pytest.fixture
+def followed(reached, kernel):
+    """prod follows link dev.efi (3 machines, 2 nodes); one more node follows it itself."""
+    link, _ = BranchLink.point("dev.efi", kernel)
+    reached.follow_link(link)
+    farm = Farm.objects.get(farmer_id=1)
+    Node.objects.create(mac="52:54:00:00:02:00", farm=farm, network=reached, link_override=link)
+    return link
+
+
+def test_moving_a_link_asks_first_and_names_each_network_following_it(
+    admin_client, followed, kernel, make_kernel
+):
+    newer = make_kernel("zero-os-v2.efi", b"v2")
+    url = f"/admin/provisioning/branchlink/{followed.pk}/change/"
+    page = admin_client.post(url, _link_form(newer))
+    content = page.content.decode()
+    assert page.status_code == 200 and "Move link dev.efi?" in content
+    assert "<strong>3 machines</strong>" in content and "2 registered nodes follow" in content
+    assert f"{kernel.name} (through link dev.efi)" in content
+    assert "zero-os-v2.efi (through link dev.efi)" in content
+    assert "1 registered node follows link dev.efi themselves" in content
+    assert BranchLink.objects.get(pk=followed.pk).kernel == kernel  # nothing moved yet
+    done = admin_client.post(url, {**_link_form(newer), "confirmed": "yes"})
+    assert done.status_code == 302
+    assert BranchLink.objects.get(pk=followed.pk).kernel == newer
+
+
+def test_a_link_nobody_follows_still_asks_and_says_so(admin_client, kernel, make_kernel):
+    link, _ = BranchLink.point("lonely.efi", kernel)
+    newer = make_kernel("zero-os-v2.efi", b"v2")
+    page = admin_client.post(
+        f"/admin/provisioning/branchlink/{link.pk}/change/", _link_form(newer)
+    ).content.decode()
+    assert "No network follows it" in page
+    assert BranchLink.objects.get(pk=link.pk).kernel == kernel
+
+
+def test_rolling_back_a_link_asks_first(admin_client, followed, kernel, make_kernel):
+    BranchLink.point("dev.efi", make_kernel("zero-os-v2.efi", b"v2"))
+    action = {"action": "rollback", "_selected_action": [followed.pk]}
+    page = admin_client.post("/admin/provisioning/branchlink/", action).content.decode()
+    assert "Roll back link dev.efi?" in page and "<strong>3 machines</strong>" in page
+    assert f"{kernel.name} (through link dev.efi)" in page
+    assert BranchLink.objects.get(pk=followed.pk).kernel.name == "zero-os-v2.efi"
+    admin_client.post("/admin/provisioning/branchlink/", {**action, "confirmed": "yes"})
+    assert BranchLink.objects.get(pk=followed.pk).kernel == kernel
+
+
+def test_one_operator_cannot_move_a_link_a_four_eyes_network_follows(
+    admin_client, followed, kernel, make_kernel, settings
+):
+    settings.ZOSBOOT_FOUR_EYES_NETWORKS = ["prod"]
+    newer = make_kernel("zero-os-v2.efi", b"v2")
+    url = f"/admin/provisioning/branchlink/{followed.pk}/change/"
+    for form in (_link_form(newer), {**_link_form(newer), "confirmed": "yes"}):
+        page = admin_client.post(url, form)
+        assert page.status_code == 200
+        assert "prod follows link dev.efi and takes a new kernel only with" in (
+            page.content.decode()
+        )
+        assert "a second operator&#x27;s approval" in page.content.decode()
+    BranchLink.point("dev.efi", newer)  # the release pipeline's own hands
+    action = {"action": "rollback", "_selected_action": [followed.pk], "confirmed": "yes"}
+    page = admin_client.post("/admin/provisioning/branchlink/", action, follow=True)
+    assert "a second operator&#x27;s approval" in page.content.decode()
+    assert BranchLink.objects.get(pk=followed.pk).kernel == newer
+    assert not LinkChange.objects.filter(changed_by__username="admin").exists()
+
+
+def test_a_link_move_the_followers_cannot_boot_is_refused_on_the_form(
+    admin_client, followed, make_kernel
+):
+    arm = make_kernel("zero-os-arm64.efi", b"arm", arch="arm64")
+    page = admin_client.post(
+        f"/admin/provisioning/branchlink/{followed.pk}/change/",
+        {**_link_form(arm), "confirmed": "yes"},
+    )
+    assert page.status_code == 200
+    assert "prod follows dev.efi on amd64 machines" in page.content.decode()
+    assert BranchLink.objects.get(pk=followed.pk).kernel.name != arm.name

@@ -44,7 +44,7 @@ def test_a_link_moved_in_the_admin_is_audited_with_the_user(admin_client, make_k
     add = {"name": "dev.efi", "kernel": first.pk, **inline}
     admin_client.post("/admin/provisioning/branchlink/add/", add)
     link = BranchLink.objects.get(name="dev.efi")
-    change = {"kernel": second.pk, **inline}
+    change = {"kernel": second.pk, **inline, "confirmed": "yes"}
     admin_client.post(f"/admin/provisioning/branchlink/{link.pk}/change/", change)
     changes = list(LinkChange.objects.order_by("changed_at", "pk"))
     assert [(c.previous_name, c.new_name) for c in changes] == [
@@ -53,7 +53,8 @@ def test_a_link_moved_in_the_admin_is_audited_with_the_user(admin_client, make_k
     ]
     assert {c.changed_by.username for c in changes} == {"admin"}
     admin_client.post(
-        "/admin/provisioning/branchlink/", {"action": "rollback", "_selected_action": [link.pk]}
+        "/admin/provisioning/branchlink/",
+        {"action": "rollback", "_selected_action": [link.pk], "confirmed": "yes"},
     )
     link.refresh_from_db()
     assert link.kernel == first

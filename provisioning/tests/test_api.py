@@ -143,6 +143,21 @@ def test_a_network_can_follow_a_link_through_the_api(client, prod, kernel, every
     )
 
 
+def test_a_link_rollback_its_followers_cannot_boot_is_a_409_that_says_why(
+    client, prod, kernel, make_kernel, everything
+):
+    arm = make_kernel("zero-os-arm64.efi", b"arm", arch="arm64")
+    BranchLink.point("dev-latest.efi", arm)  # before any network followed it
+    link, _ = BranchLink.point("dev-latest.efi", kernel)
+    prod.follow_link(link)
+    rolled = client.post("/api/v1/links/dev-latest.efi/rollback", **everything)
+    assert rolled.status_code == 409, rolled.content
+    assert rolled.json()["detail"] == (
+        "prod follows dev-latest.efi on amd64 machines; zero-os-arm64.efi is an arm64 kernel"
+    )
+    assert BranchLink.objects.get(name="dev-latest.efi").kernel == kernel
+
+
 def test_farms_and_nodes_from_creation_to_approval_and_disabling(client, prod, everything):
     farm = client.post(
         "/api/v1/farms", {"farmer_id": 77, "name": "Seventy-seven"},
