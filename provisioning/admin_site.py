@@ -6,12 +6,16 @@ token); a password guess by django-axes, like any admin login.
 
 Its home opens on the fleet's state (provisioning/admin/home.py), the service's own sections
 first and the security apps below; every list can be exported as CSV (provisioning/admin/
-export.py)."""
+export.py). A query parameter holding a number no column can hold is refused with a 400 before
+any list sees it."""
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.contrib import admin
+from django.http import HttpResponseBadRequest
 from django.urls import path
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -45,6 +49,35 @@ MODEL_ORDER = (
 )  # fmt: skip
 
 
+#: The largest integer a database column here holds (SQLite's INTEGER, PostgreSQL's bigint).
+INTEGER_MAX = 2**63 - 1
+
+
+def out_of_range(request) -> str | None:
+    """The first query parameter holding a whole number no column can hold: Django's own list
+    filters pass it to the database, where SQLite cannot even take it."""
+    for name, value in request.GET.items():
+        digits = value.strip().removeprefix("-")
+        if digits.isascii() and digits.isdigit():
+            if len(digits) > len(str(INTEGER_MAX)) or int(digits) > INTEGER_MAX:
+                return name
+    return None
+
+
+def refusing_out_of_range(view):
+    @functools.wraps(view)
+    def checked(request, *args, **kwargs):
+        name = out_of_range(request)
+        if name is not None:
+            return HttpResponseBadRequest(
+                f"{name[:40]}: this number is too large for anything the service stores\n",
+                content_type="text/plain; charset=utf-8",
+            )
+        return view(request, *args, **kwargs)
+
+    return checked
+
+
 class AdminSite(OTPAdminSite):
     """`admin.site` (provisioning.apps.AdminConfig); titles are set in provisioning/admin."""
 
@@ -53,6 +86,9 @@ class AdminSite(OTPAdminSite):
 
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)
+
+    def admin_view(self, view, cacheable=False):
+        return super().admin_view(refusing_out_of_range(view), cacheable)
 
     def get_urls(self):
         view = self.admin_view(self.export_csv)

@@ -11,6 +11,21 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.http import urlencode
 
+from ..validators import FARMER_ID_MAX
+
+#: The most days a "seen" filter may ask about: a century.
+MAX_DAYS = 36_500
+
+
+def number(value: str, maximum: int, meaning: str) -> int:
+    """`value` as a whole number from 0 to `maximum` (ASCII digits only: "²" is a digit to
+    str.isdigit, not to int), else the list says its filter was wrong."""
+    if not (value.isascii() and value.isdigit() and len(value) <= len(str(maximum))):
+        raise IncorrectLookupParameters(meaning)
+    if int(value) > maximum:
+        raise IncorrectLookupParameters(meaning)
+    return int(value)
+
 
 def start_of(day: date) -> datetime:
     """Midnight at the start of `day`, in the service's time zone."""
@@ -89,9 +104,8 @@ class NotSeenFilter(admin.SimpleListFilter):
             return queryset
         if value == self.NEVER:
             return queryset.filter(last_seen__isnull=True)
-        if not value.isdigit():
-            raise IncorrectLookupParameters("a number of days")
-        return queryset.filter(last_seen__lt=timezone.now() - timedelta(days=int(value)))
+        days = number(value, MAX_DAYS, "a number of days")
+        return queryset.filter(last_seen__lt=timezone.now() - timedelta(days=days))
 
 
 class SeenFilter(admin.SimpleListFilter):
@@ -120,10 +134,8 @@ class SeenFilter(admin.SimpleListFilter):
             return queryset
         if value == self.TODAY:
             return queryset.filter(self.since(start_of_today()))
-        days = value.removeprefix("not-")
-        if not days.isdigit():
-            raise IncorrectLookupParameters("a number of days")
-        moment = timezone.now() - timedelta(days=int(days))
+        days = number(value.removeprefix("not-"), MAX_DAYS, "a number of days")
+        moment = timezone.now() - timedelta(days=days)
         return queryset.exclude(self.since(moment)) if value.startswith("not-") else (
             queryset.filter(self.since(moment))
         )  # fmt: skip
@@ -154,6 +166,5 @@ class FarmIdFilter(admin.SimpleListFilter):
         value = self.value()
         if not value:
             return queryset
-        if not value.isdigit():
-            raise IncorrectLookupParameters("a farm ID is a number")
-        return queryset.filter(**{self.lookup: int(value)})
+        farm = number(value, FARMER_ID_MAX, "a farm ID is a number")
+        return queryset.filter(**{self.lookup: farm})

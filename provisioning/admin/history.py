@@ -70,7 +70,9 @@ class TimeSortedChangeList(ChangeList):
 
     def _sortable(self, part: str) -> bool:
         index = part.rpartition("-")[2]
-        if not index.isdigit() or int(index) >= len(self.list_display):
+        if not (index.isascii() and index.isdigit() and len(index) < 4):
+            return False
+        if int(index) >= len(self.list_display):
             return False
         return self.list_display[int(index)] in self.sortable_by
 

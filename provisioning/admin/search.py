@@ -60,9 +60,9 @@ def full_address(term: str) -> str | None:
 
 def farm_id(term: str) -> int | None:
     value = term.strip()
-    if value.isdigit() and len(value) <= 10 and 1 <= int(value) <= FARMER_ID_MAX:
-        return int(value)
-    return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 10):
+        return None
+    return int(value) if 1 <= int(value) <= FARMER_ID_MAX else None
 
 
 def mac_digits(term: str) -> str | None:

@@ -163,3 +163,47 @@ def test_console_messages_read_as_written(client, prod, path):
     message = line.split(": ", 1)[1]
     assert "?" not in message, line
     assert ipxe_text(message) == message
+
+
+# --- the admin's lists: what a typed or pasted URL may hold --------------------------------
+
+#: Numbers no column holds, digits int() refuses, a number no timedelta holds.
+ODD_NUMBERS = ["99999999999999999999", "-99999999999999999999", "9" * 5000, "²", "99999999999"]
+#: Query parameters the lists read: Django's own filters (a related row's id), ours, sorting.
+LIST_PARAMETERS = ["network", "kernel", "farm", "not_seen", "seen", "o", "q", "p"]
+
+
+@pytest.mark.django_db
+def test_no_admin_list_fails_on_a_number_it_cannot_hold(admin_client, prod, kernel):
+    from django.contrib import admin
+
+    failed = []
+    for model in admin.site._registry:
+        base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        for name in LIST_PARAMETERS:
+            for value in ODD_NUMBERS:
+                response = admin_client.get(base, {name: value})
+                if response.status_code >= 500:
+                    failed.append((base, name, value[:20]))
+    assert not failed, failed
+
+
+@pytest.mark.django_db
+def test_a_number_too_large_for_any_column_is_a_400_that_says_so(admin_client, prod):
+    response = admin_client.get("/admin/provisioning/node/", {"network": "9" * 20})
+    assert response.status_code == 400
+    assert (
+        response.content == b"network: this number is too large for anything the service stores\n"
+    )
+    # A number within range that matches nothing is Django's own answer.
+    assert admin_client.get("/admin/provisioning/node/", {"network": "9" * 18}).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", ["99999999999", "²", "not-99999999999"])
+def test_a_days_filter_out_of_reach_is_a_wrong_filter_not_a_failure(admin_client, value):
+    for url, name in (("/admin/provisioning/node/", "not_seen"),
+                      ("/admin/provisioning/latestboot/", "seen")):  # fmt: skip
+        response = admin_client.get(url, {name: value})
+        # Django's answer to a filter it cannot apply: the list again, with ?e=1.
+        assert response.status_code == 302 and "e=1" in response["Location"], (url, response)
