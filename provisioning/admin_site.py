@@ -12,6 +12,7 @@ any list sees it."""
 from __future__ import annotations
 
 import functools
+import logging
 
 from django.conf import settings
 from django.contrib import admin
@@ -49,6 +50,8 @@ MODEL_ORDER = (
 )  # fmt: skip
 
 
+logger = logging.getLogger("zosboot.admin")
+
 #: The largest integer a database column here holds (SQLite's INTEGER, PostgreSQL's bigint).
 INTEGER_MAX = 2**63 - 1
 
@@ -64,16 +67,31 @@ def out_of_range(request) -> str | None:
     return None
 
 
+def too_large(what: str) -> HttpResponseBadRequest:
+    return HttpResponseBadRequest(
+        f"{what}: this number is too large for anything the service stores\n",
+        content_type="text/plain; charset=utf-8",
+    )
+
+
 def refusing_out_of_range(view):
+    """`view`, answering 400 instead of failing when a number in the request (a list's filter,
+    a form's choice of a row, the rows an action is for) is beyond what SQLite can compare."""
+
     @functools.wraps(view)
     def checked(request, *args, **kwargs):
         name = out_of_range(request)
         if name is not None:
-            return HttpResponseBadRequest(
-                f"{name[:40]}: this number is too large for anything the service stores\n",
-                content_type="text/plain; charset=utf-8",
-            )
-        return view(request, *args, **kwargs)
+            return too_large(name[:40])
+        try:
+            response = view(request, *args, **kwargs)
+            # A form's widgets look up the rows it names while the page renders.
+            if callable(getattr(response, "render", None)) and not response.is_rendered:
+                response.render()
+            return response
+        except OverflowError:
+            logger.warning("%s %s: a number too large to store", request.method, request.path)
+            return too_large("a number in this request")
 
     return checked
 

@@ -207,3 +207,26 @@ def test_a_days_filter_out_of_reach_is_a_wrong_filter_not_a_failure(admin_client
         response = admin_client.get(url, {name: value})
         # Django's answer to a filter it cannot apply: the list again, with ?e=1.
         assert response.status_code == 302 and "e=1" in response["Location"], (url, response)
+
+
+@pytest.mark.django_db
+def test_forms_and_actions_naming_a_row_by_a_number_too_large_are_a_400(admin_client, prod, kernel):
+    from provisioning.models import BranchLink
+
+    link, _ = BranchLink.point("dev.efi", kernel)
+    huge = "9" * 20
+    posts = [
+        (f"/admin/provisioning/branchlink/{link.pk}/change/",
+         {"kernel": huge, "changes-TOTAL_FORMS": "0", "changes-INITIAL_FORMS": "0"}),
+        ("/admin/provisioning/node/add/",
+         {"mac": "52:54:00:00:00:01", "farm": huge, "network": huge}),
+        ("/admin/provisioning/network/", {"action": "rollback_kernel", "_selected_action": huge}),
+        ("/admin/provisioning/pendingswitch/", {"action": "approve", "_selected_action": huge}),
+        ("/admin/provisioning/kernel/", {"action": "promote", "_selected_action": huge}),
+        ("/admin/provisioning/kernel/", {"action": "delete_selected", "_selected_action": huge}),
+    ]  # fmt: skip
+    for url, data in posts:
+        response = admin_client.post(url, data)
+        assert response.status_code == 400, (url, response.status_code)
+        assert b"this number is too large for anything the service stores" in response.content
+    assert BranchLink.objects.get(pk=link.pk).kernel == kernel
