@@ -19,3 +19,11 @@ class BootError(Exception):
         self.message = message
         self.retry_after = retry_after
         self.part = part
+
+
+def reason(error: Exception) -> str:
+    """What a refusal says to a person: a ValidationError's first message, any other error's
+    text."""
+    from django.core.exceptions import ValidationError
+
+    return error.messages[0] if isinstance(error, ValidationError) else str(error)

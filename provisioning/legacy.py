@@ -16,6 +16,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from .errors import reason
 from .kernels import KernelConflict, register
 from .models import BranchLink, Farm, Kernel, Network, Node
 from .validators import (
@@ -138,7 +139,7 @@ def _kernel_behind(path: Path, say: Say) -> Kernel | None:
     try:
         return register(target, via=VIA)[0]
     except (ValidationError, KernelConflict) as exc:
-        message = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+        message = reason(exc)
         say(WARNING, f"skipped {path.name}: {message}")
         return None
 

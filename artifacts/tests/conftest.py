@@ -1,5 +1,5 @@
-"""Fixtures of the artifacts tests: the toolchain, and the live service QEMU guests boot from
-(test_boot.py, test_boot_sites.py)."""
+"""Fixtures of the artifacts tests: the toolchain, Debian's kernels the guests boot (PC and
+arm64), and the live service QEMU guests boot from (test_boot.py, test_boot_sites.py)."""
 
 import subprocess
 from pathlib import Path
@@ -29,6 +29,18 @@ def test_kernel() -> Path:
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert result.returncode == 0, f"setup/test-kernel.sh failed:\n{result.stderr}"
+    return Path(result.stdout.strip())
+
+
+@pytest.fixture(scope="session")
+def arm64_test_kernel() -> Path:
+    problems = qemu.host_problems(("uefi-arm64",))
+    assert not problems, "; ".join(problems) + " (make test installs them)"
+    result = subprocess.run(
+        ["bash", str(REPO / "setup" / "test-kernel.sh"), "arm64"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, f"setup/test-kernel.sh arm64 failed:\n{result.stderr}"
     return Path(result.stdout.strip())
 
 

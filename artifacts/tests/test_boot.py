@@ -33,8 +33,6 @@ from provisioning.kernels import register
 from provisioning.models import Arch, BootEvent, Farm, Kernel, Network, Node
 from provisioning.tests.stack import SlowReader, running_stack
 
-REPO = Path(__file__).resolve().parents[2]
-
 pytestmark = [pytest.mark.boot, pytest.mark.django_db(transaction=True)]
 
 
@@ -181,18 +179,6 @@ def test_a_card_that_cannot_reach_the_service_is_given_up_for_the_next(service, 
 
 
 # --- arm64 machines ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def arm64_test_kernel() -> Path:
-    problems = qemu.host_problems(("uefi-arm64",))
-    assert not problems, "; ".join(problems) + " (make test installs them)"
-    result = subprocess.run(
-        ["bash", str(REPO / "setup" / "test-kernel.sh"), "arm64"],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, f"setup/test-kernel.sh arm64 failed:\n{result.stderr}"
-    return Path(result.stdout.strip())
 
 
 @pytest.fixture

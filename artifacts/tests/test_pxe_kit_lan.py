@@ -34,8 +34,6 @@ from artifacts.tests import lan, qemu
 from provisioning.kernels import register
 from provisioning.models import Arch, BootEvent, Farm, Network, Node
 
-REPO = Path(__file__).resolve().parents[2]
-
 pytestmark = [pytest.mark.boot, pytest.mark.django_db(transaction=True)]
 
 FARM = 4242
@@ -66,24 +64,14 @@ def farm_lan(live_server, tmp_path_factory):
         farm.close()
 
 
-@pytest.fixture(scope="module")
-def debian_kernel() -> Path:
-    result = subprocess.run(
-        ["bash", str(REPO / "setup" / "test-kernel.sh")],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, f"setup/test-kernel.sh failed:\n{result.stderr}"
-    return Path(result.stdout.strip())
-
-
 @pytest.fixture
-def service(farm_lan, settings, debian_kernel):
+def service(farm_lan, settings, test_kernel):
     """The live service as the LAN sees it, booting Debian's kernel on the `test` network."""
     settings.ZOSBOOT_PUBLIC_URL = lan.SERVICE_URL
     settings.ZOSBOOT_MIRRORS = []
     settings.ZOSBOOT_NTP_SERVER = ""
     settings.ALLOWED_HOSTS = [lan.SERVICE, "localhost", "127.0.0.1", "testserver"]
-    kernel, _ = register(debian_kernel, "debian-vmlinuz.efi")
+    kernel, _ = register(test_kernel, "debian-vmlinuz.efi")
     network, _ = Network.objects.get_or_create(slug="test", defaults={"name": "Testnet"})
     network.switch_kernel(kernel)
     return farm_lan
@@ -304,16 +292,9 @@ def test_bios_pxe_boots_the_farm_with_the_script_url_from_the_kit(service, start
 
 
 def test_arm64_uefi_firmware_pxe_boots_the_farm_through_the_kits_arm64_ipxe(
-    service, start_kit, tmp_path
+    service, start_kit, tmp_path, arm64_test_kernel
 ):
-    problems = qemu.host_problems(("uefi-arm64",))
-    assert not problems, "; ".join(problems) + " (make test installs them)"
-    made = subprocess.run(
-        ["bash", str(REPO / "setup" / "test-kernel.sh"), "arm64"],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert made.returncode == 0, f"setup/test-kernel.sh arm64 failed:\n{made.stderr}"
-    kernel, _ = register(Path(made.stdout.strip()), "debian-vmlinuz-arm64.efi", arch="arm64")
+    kernel, _ = register(arm64_test_kernel, "debian-vmlinuz-arm64.efi", arch="arm64")
     Network.objects.get(slug="test").switch_kernel(kernel, arch=Arch.ARM64)
     # The same kind of kit, with the console an arm64 server has.
     extra = "console=ttyAMA0 zos.case=pxe-kit-arm64"

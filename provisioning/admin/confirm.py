@@ -6,6 +6,7 @@ its button sends the same request again, confirmed."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from django.template.response import TemplateResponse
@@ -55,19 +56,15 @@ def describe(
 
 
 def link_move(link: BranchLink, kernel: Kernel) -> list[Switch]:
-    """Moving `link` to `kernel`, as each network following it sees it."""
-    now, then = label(None, link), f"{kernel.name} (through link {link.name})"
-    switches = []
-    followers = {Arch.AMD64: link.networks.all(), Arch.ARM64: link.networks_arm64.all()}
-    for arch, networks in followers.items():
-        networks = list(networks)
-        machines = running.machines_booting(arch, [network.pk for network in networks])
-        for network in networks:
-            nodes = Node.objects.filter(network=network, kernel_override=None, link_override=None)
-            switches.append(
-                Switch(network, arch, now, then, machines.get(network.pk, 0), nodes.count(), False)
-            )
-    return switches
+    """Moving `link` to `kernel`, as each network following it sees it (a link moves at once:
+    nothing waits for a second operator)."""
+    then = f"{kernel.name} (through link {link.name})"
+    followers = [(Arch.AMD64, network) for network in link.networks.all()]
+    followers += [(Arch.ARM64, network) for network in link.networks_arm64.all()]
+    return [
+        dataclasses.replace(describe(network, arch, None, link), then=then, waits=False)
+        for arch, network in followers
+    ]
 
 
 def link_nodes(link: BranchLink) -> str:

@@ -15,6 +15,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from .. import kernel_periods, switching
+from ..errors import reason
 from ..models import Arch, KernelChange, LatestBoot, Network, PendingSwitch
 from ..models.networks import POINTER_FIELDS
 from . import confirm
@@ -208,7 +209,7 @@ class NetworkAdmin(admin.ModelAdmin):
             try:
                 change = switching.rollback(network, user=request.user, arch=arch)
             except (KernelChange.NoPrevious, ValidationError) as exc:
-                text = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+                text = reason(exc)
                 self.message_user(request, text, messages.ERROR)
             else:
                 if isinstance(change, PendingSwitch):
@@ -360,7 +361,7 @@ class PendingSwitchAdmin(SwitchingTrailAdmin):
             try:
                 pending.approve(request.user)
             except (PermissionDenied, ValidationError) as exc:
-                text = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+                text = reason(exc)
                 self.message_user(request, f"Network {pending}: {text}", messages.ERROR)
             else:
                 self.message_user(

@@ -11,15 +11,10 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 
 from .. import switching
+from ..errors import reason
 from ..models import ApiToken, BranchLink, LinkChange
 from . import confirm
 from .readonly import ReadOnlyAdmin
-
-
-def _sentence(error: Exception) -> str:
-    if isinstance(error, ValidationError):
-        return " ".join(error.messages)
-    return str(error)
 
 
 class LinkChangeInline(admin.TabularInline):
@@ -65,11 +60,11 @@ class BranchLinkForm(forms.ModelForm):
         kernel = data.get("kernel")
         if self.instance.pk is None or kernel is None or kernel.pk == self.instance.kernel_id:
             return data
-        saved = BranchLink.objects.select_related("kernel").get(pk=self.instance.pk)
-        refusal = four_eyes_refusal(saved)
+        # The instance is the link as saved: the form puts the new kernel in after clean().
+        refusal = four_eyes_refusal(self.instance)
         if refusal:
             raise ValidationError(refusal, code="four_eyes")
-        saved.check_move(kernel)
+        self.instance.check_move(kernel)
         return data
 
 
@@ -129,14 +124,13 @@ class BranchLinkAdmin(admin.ModelAdmin):
     def rollback(self, request, queryset):
         moves = []
         for link in queryset.select_related("kernel"):
-            last = link.changes.order_by("-changed_at", "-pk").first()
+            try:
+                last = link.rollback_target()
+            except BranchLink.NoPrevious as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
             refusal = four_eyes_refusal(link)
-            if last is None or last.previous is None:
-                self.message_user(
-                    request, f"link {link.name} has no previous build to go back to",
-                    messages.ERROR,
-                )  # fmt: skip
-            elif refusal:
+            if refusal:
                 self.message_user(request, refusal, messages.ERROR)
             else:
                 moves.append((link, last.previous))
@@ -153,7 +147,7 @@ class BranchLinkAdmin(admin.ModelAdmin):
             try:
                 change = link.rollback(user=request.user)
             except (BranchLink.NoPrevious, ValidationError) as exc:
-                self.message_user(request, _sentence(exc), messages.ERROR)
+                self.message_user(request, reason(exc), messages.ERROR)
             else:
                 self.message_user(
                     request, f"Link {link.name} serves {change.new_name} again.", messages.SUCCESS

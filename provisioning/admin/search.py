@@ -156,11 +156,9 @@ def _one_of(field: str, values: list) -> Q:
     return Q(**{field: values[0]}) if len(values) == 1 else Q(**{f"{field}__in": values})
 
 
-def boot_event_q(term: str) -> Q:
-    """What the boot history's search box finds: the term's meanings that name something
-    known, each an indexed lookup of one column by exact values (a page of a million rows is
-    then read in the index's order, or sorted from the few rows that match)."""
-    value = term.strip()
+def _one_machine(value: str) -> Q | None:
+    """Every row for an empty term, one machine's for a whole MAC or address; None when the
+    term is neither and its other meanings are to be read."""
     if not value:
         return Q()
     mac = full_mac(value)
@@ -169,6 +167,17 @@ def boot_event_q(term: str) -> Q:
     address = full_address(value)
     if address:
         return Q(client_ip=address)
+    return None
+
+
+def boot_event_q(term: str) -> Q:
+    """What the boot history's search box finds: the term's meanings that name something
+    known, each an indexed lookup of one column by exact values (a page of a million rows is
+    then read in the index's order, or sorted from the few rows that match)."""
+    value = term.strip()
+    exact = _one_machine(value)
+    if exact is not None:
+        return exact
     if SHA256_RE.fullmatch(value.lower()):
         return Q(kernel_sha256=value.lower())
     found = []
@@ -222,14 +231,9 @@ def boot_event_q(term: str) -> Q:
 def latest_boot_q(term: str) -> Q:
     """What the latest boots' search box finds (one row per machine: a few thousand)."""
     value = term.strip()
-    if not value:
-        return Q()
-    mac = full_mac(value)
-    if mac:
-        return Q(mac=mac)
-    address = full_address(value)
-    if address:
-        return Q(client_ip=address)
+    exact = _one_machine(value)
+    if exact is not None:
+        return exact
     found = Q(kernel_name__icontains=value)
     farm = farm_id(value)
     if farm is not None:

@@ -146,11 +146,17 @@ class BranchLink(models.Model):
                 where = f"network {slug} (it follows {self.name})"
                 signatures.require_signed(kernel, where=where, network_slug=slug)
 
-    def rollback(self, user=None, via: str = "") -> LinkChange:
-        """Point the link back at the build it served before its last move."""
+    def rollback_target(self) -> LinkChange:
+        """The link's last move, whose `previous` a rollback points it back at;
+        BranchLink.NoPrevious when there is none."""
         last = self.changes.order_by("-changed_at", "-pk").first()
         if last is None or last.previous is None:
             raise BranchLink.NoPrevious(f"link {self.name} has no previous build to go back to")
+        return last
+
+    def rollback(self, user=None, via: str = "") -> LinkChange:
+        """Point the link back at the build it served before its last move."""
+        last = self.rollback_target()
         _, change = BranchLink.point(
             self.name, last.previous, user=user, note=f"rollback from {last.new_name}", via=via
         )

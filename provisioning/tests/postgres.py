@@ -136,6 +136,18 @@ def throwaway_server() -> Iterator[str]:
 
 
 @contextlib.contextmanager
+def a_server() -> Iterator[str]:
+    """The DATABASE_URL of a PostgreSQL server a test may make databases on: the run's own when
+    the suite runs on PostgreSQL, else a throwaway one."""
+    url = os.environ.get("DATABASE_URL", "")
+    if is_postgres(url):
+        yield url
+    else:
+        with throwaway_server() as server:
+            yield server
+
+
+@contextlib.contextmanager
 def scratch_database(url: str, prefix: str = "zosboot_scratch") -> Iterator[str]:
     """A new, empty database on the server of `url`; yields its DATABASE_URL, then drops it."""
     name = f"{prefix}_{secrets.token_hex(4)}"  # test runs may share a server

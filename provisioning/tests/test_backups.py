@@ -4,11 +4,9 @@ non-empty install is refused before anything changes."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
-import os
 import subprocess
 import sys
 import tarfile
@@ -20,7 +18,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from provisioning.models import Kernel
-from provisioning.tests.postgres import is_postgres, scratch_database, throwaway_server
+from provisioning.tests.postgres import a_server, scratch_database
 from provisioning.tests.signing import ReleaseKey
 from provisioning.tests.stack import REPO, running_stack, sparse_kernel
 from provisioning.tests.tokens import same_script
@@ -130,11 +128,11 @@ def databases(request):
     if request.param == "sqlite":
         yield {}, {}
         return
-    url = os.environ.get("DATABASE_URL", "")
-    with contextlib.ExitStack() as stack:
-        server = url if is_postgres(url) else stack.enter_context(throwaway_server())
-        a = stack.enter_context(scratch_database(server, "zosboot_backup_a"))
-        b = stack.enter_context(scratch_database(server, "zosboot_backup_b"))
+    with (
+        a_server() as server,
+        scratch_database(server, "zosboot_backup_a") as a,
+        scratch_database(server, "zosboot_backup_b") as b,
+    ):
         yield {"DATABASE_URL": a}, {"DATABASE_URL": b}
 
 

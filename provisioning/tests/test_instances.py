@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import secrets
 
 import pytest
 
-from provisioning.tests.postgres import is_postgres, scratch_database, throwaway_server
+from provisioning.tests.postgres import a_server, scratch_database
 from provisioning.tests.stack import running_stack
 
 pytestmark = pytest.mark.stack
@@ -25,13 +24,8 @@ PUBLIC_URL = "http://bootstrap.example.org"
 @pytest.fixture(scope="module")
 def shared_database():
     """A database of their own on the run's PostgreSQL, or on a throwaway server."""
-    url = os.environ.get("DATABASE_URL", "")
-    if is_postgres(url):
-        with scratch_database(url, "zosboot_instances") as database:
-            yield database
-    else:
-        with throwaway_server() as database:
-            yield database
+    with a_server() as server, scratch_database(server, "zosboot_instances") as database:
+        yield database
 
 
 @pytest.fixture(scope="module")

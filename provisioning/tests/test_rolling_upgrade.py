@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.tests.postgres import is_postgres, scratch_database, throwaway_server
+from provisioning.tests.postgres import a_server, scratch_database
 from provisioning.tests.stack import REPO, Stack, running_stack, sparse_kernel
 
 pytestmark = pytest.mark.stack
@@ -52,13 +52,8 @@ def previous_release(target: Path) -> Path:
 
 @pytest.fixture
 def database():
-    url = os.environ.get("DATABASE_URL", "")
-    if is_postgres(url):
-        with scratch_database(url, "zosboot_rolling") as database:
-            yield database
-    else:
-        with throwaway_server() as database:
-            yield database
+    with a_server() as server, scratch_database(server, "zosboot_rolling") as database:
+        yield database
 
 
 class Balancer(threading.Thread):
